@@ -1,0 +1,344 @@
+"""Robust audio reading: the one place where the package opens a sound file.
+
+Every pipeline (preparation, training, inference) reads audio through
+:func:`load_audio`, which returns a mono float32 waveform at 16 kHz whatever
+the file holds (any channel count, any sample rate readable by soundfile).
+:func:`inspect_audio` and :func:`validate_audio` look at a file without
+converting it, so that corpus readers can skip broken files and warn about
+suspicious ones before training ever sees them.
+
+Example
+-------
+>>> import numpy as np, soundfile as sf
+>>> path = getfixture("tmp_path") / "tone.wav"
+>>> sf.write(path, 0.1 * np.ones((8000, 2)), 8000)
+>>> load_audio(path).shape
+torch.Size([16000])
+"""
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional
+
+__all__ = [
+    "TARGET_SAMPLE_RATE",
+    "CLIPPING_LEVEL",
+    "CLIPPED_FRACTION_WARNING",
+    "AudioError",
+    "AudioInfo",
+    "audio_duration",
+    "inspect_audio",
+    "load_audio",
+    "validate_audio",
+]
+
+TARGET_SAMPLE_RATE = 16000
+# A sample at or above this magnitude (full scale is 1.0) counts as clipped.
+CLIPPING_LEVEL = 0.999
+# validate_audio warns when more than this fraction of samples is clipped.
+CLIPPED_FRACTION_WARNING = 0.001
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used; the message names the file.
+
+    Example
+    -------
+    >>> raise AudioError("a.wav: has no samples")
+    Traceback (most recent call last):
+    ...
+    speechbrain_sercl.data.audio.AudioError: a.wav: has no samples
+    """
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a sound file holds, read without any conversion.
+
+    Arguments
+    ---------
+    sample_rate : int
+        Samples per second per channel.
+    channels : int
+        Number of channels.
+    frames : int
+        Number of samples per channel.
+    duration : float
+        Length in seconds (``frames / sample_rate``).
+    peak : float
+        Largest absolute sample value (full scale is 1.0).
+    rms : float
+        Root mean square over all samples of all channels.
+    clipped_fraction : float
+        Fraction of samples whose magnitude reaches ``CLIPPING_LEVEL``.
+
+    Example
+    -------
+    >>> info = AudioInfo(16000, 1, 8000, 0.5, 0.5, 0.1, 0.0)
+    >>> info.duration
+    0.5
+    """
+
+    sample_rate: int
+    channels: int
+    frames: int
+    duration: float
+    peak: float
+    rms: float
+    clipped_fraction: float
+
+
+def _read(path):
+    """Read every sample of ``path`` as a (frames, channels) float32 array."""
+    if not os.path.isfile(path):
+        raise AudioError(f"{path}: audio file does not exist")
+    try:
+        samples, sample_rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError) as error:
+        raise AudioError(f"{path}: unreadable audio ({error})") from error
+    return samples, sample_rate
+
+
+def _check_positive(name, value):
+    """Raise ValueError unless ``value`` is None or a positive number."""
+    if value is not None and not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def load_audio(
+    path,
+    sample_rate=TARGET_SAMPLE_RATE,
+    max_seconds=None,
+    crop_seconds=None,
+    generator=None,
+):
+    """Read a sound file as a mono float32 waveform at ``sample_rate``.
+
+    Channels are averaged, the signal is resampled with
+    ``torchaudio.functional.resample`` when the file's rate differs, then a
+    random window of ``crop_seconds`` is cut (a signal that is not longer is
+    kept whole, never padded), then the result is truncated to
+    ``max_seconds``.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The sound file (any format soundfile reads).
+    sample_rate : int
+        The sample rate of the returned waveform.
+    max_seconds : float, optional
+        Keep at most this many seconds (from the start of what is left).
+    crop_seconds : float, optional
+        Cut a random window this long (training-time augmentation).
+    generator : torch.Generator, optional
+        Draws the crop start; the global torch generator when omitted.
+
+    Returns
+    -------
+    torch.Tensor
+        The waveform, shape ``(samples,)``, dtype float32.
+
+    Raises
+    ------
+    AudioError
+        When the file is missing, unreadable or holds no samples.
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> path = getfixture("tmp_path") / "a.wav"
+    >>> sf.write(path, np.linspace(-0.5, 0.5, 32000), 16000)
+    >>> load_audio(path, max_seconds=0.5).shape
+    torch.Size([8000])
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> crop = load_audio(path, crop_seconds=1.0, generator=gen)
+    >>> crop.shape, crop.dtype
+    (torch.Size([16000]), torch.float32)
+    """
+    _check_positive("sample_rate", sample_rate)
+    _check_positive("max_seconds", max_seconds)
+    _check_positive("crop_seconds", crop_seconds)
+    samples, file_rate = _read(path)
+    if samples.shape[0] == 0:
+        raise AudioError(f"{path}: audio file has no samples")
+    waveform = torch.from_numpy(samples).mean(dim=1)
+    if file_rate != sample_rate:
+        waveform = torchaudio.functional.resample(
+            waveform, file_rate, sample_rate
+        )
+    if crop_seconds is not None:
+        waveform = _random_crop(
+            waveform, round(crop_seconds * sample_rate), generator
+        )
+    if max_seconds is not None:
+        waveform = waveform[: round(max_seconds * sample_rate)]
+    return waveform.contiguous()
+
+
+def _random_crop(waveform, length, generator):
+    """Cut a random window of ``length`` samples (whole signal if shorter)."""
+    if waveform.shape[0] <= length:
+        return waveform
+    last_start = waveform.shape[0] - length
+    start = int(torch.randint(0, last_start + 1, (1,), generator=generator))
+    return waveform[start : start + length]
+
+
+def audio_duration(path):
+    """Length of a sound file in seconds, read from its header only.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The sound file.
+
+    Returns
+    -------
+    float
+        ``frames / sample_rate``.
+
+    Raises
+    ------
+    AudioError
+        When the file is missing or its header is unreadable.
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> path = getfixture("tmp_path") / "a.wav"
+    >>> sf.write(path, np.zeros(11025), 22050)
+    >>> audio_duration(path)
+    0.5
+    """
+    if not os.path.isfile(path):
+        raise AudioError(f"{path}: audio file does not exist")
+    try:
+        info = sf.info(path)
+    except (sf.SoundFileError, RuntimeError) as error:
+        raise AudioError(f"{path}: unreadable audio ({error})") from error
+    return info.frames / info.samplerate
+
+
+def inspect_audio(path):
+    """Describe a sound file: format, length, level and clipping.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The sound file.
+
+    Returns
+    -------
+    AudioInfo
+        The file's description (an empty file has zero peak and rms).
+
+    Raises
+    ------
+    AudioError
+        When the file is missing or unreadable.
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> path = getfixture("tmp_path") / "a.wav"
+    >>> sf.write(path, np.full((4000, 2), 0.5), 8000)
+    >>> info = inspect_audio(path)
+    >>> info.channels, info.frames, info.duration, info.peak
+    (2, 4000, 0.5, 0.5)
+    """
+    samples, sample_rate = _read(path)
+    magnitude = np.abs(samples.astype(np.float64))
+    frames, channels = samples.shape
+    empty = magnitude.size == 0
+    return AudioInfo(
+        sample_rate=sample_rate,
+        channels=channels,
+        frames=frames,
+        duration=frames / sample_rate,
+        peak=0.0 if empty else float(magnitude.max()),
+        rms=0.0 if empty else math.sqrt(float(np.mean(magnitude**2))),
+        clipped_fraction=(
+            0.0 if empty else float(np.mean(magnitude >= CLIPPING_LEVEL))
+        ),
+    )
+
+
+def validate_audio(path, min_seconds=0.1):
+    """Check that a sound file is usable for training and say what is odd.
+
+    Fatal problems raise: an unreadable or corrupt file, no samples, fewer
+    than ``min_seconds`` of audio, non-finite samples, all samples zero.
+    Recoverable oddities are returned as warnings: more than one channel
+    (mixed down on reading), a rate other than 16 kHz (resampled on
+    reading), more than ``CLIPPED_FRACTION_WARNING`` of samples clipped.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The sound file.
+    min_seconds : float
+        The shortest usable length in seconds.
+
+    Returns
+    -------
+    info : AudioInfo
+        The file's description.
+    warnings : list of str
+        One message per oddity, each naming the file.
+
+    Raises
+    ------
+    AudioError
+        For a fatal problem; the message names the file and the problem.
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> path = getfixture("tmp_path") / "a.wav"
+    >>> sf.write(path, np.full((8000, 2), 0.25), 8000)
+    >>> info, warnings = validate_audio(path)
+    >>> len(warnings)
+    2
+    >>> sf.write(path, np.zeros(8000), 16000)
+    >>> validate_audio(path)
+    Traceback (most recent call last):
+    ...
+    speechbrain_sercl.data.audio.AudioError: ...: all samples are zero (silent)
+    """
+    info = inspect_audio(path)
+    if info.frames == 0:
+        raise AudioError(f"{path}: audio file has no samples (zero length)")
+    if info.duration < min_seconds:
+        raise AudioError(
+            f"{path}: audio is too short ({info.duration:.3f} s, "
+            f"at least {min_seconds} s needed)"
+        )
+    if not math.isfinite(info.rms):
+        raise AudioError(f"{path}: audio holds NaN or infinite samples")
+    if info.peak == 0.0:
+        raise AudioError(f"{path}: all samples are zero (silent)")
+    return info, _oddities(path, info)
+
+
+def _oddities(path, info):
+    """Warnings for a usable file that will be converted or is clipped."""
+    warnings = []
+    if info.channels > 1:
+        warnings.append(
+            f"{path}: {info.channels} channels, mixed down to mono on reading"
+        )
+    if info.sample_rate != TARGET_SAMPLE_RATE:
+        warnings.append(
+            f"{path}: sample rate {info.sample_rate} Hz, resampled to "
+            f"{TARGET_SAMPLE_RATE} Hz on reading"
+        )
+    if info.clipped_fraction > CLIPPED_FRACTION_WARNING:
+        warnings.append(
+            f"{path}: {100 * info.clipped_fraction:.2f}% of samples clipped"
+        )
+    return warnings
