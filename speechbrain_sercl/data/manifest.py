@@ -1,0 +1,553 @@
+"""Canonical emotions, manifests and the preparation steps shared by corpora.
+
+A corpus reader (``iemocap.py``, ``casia.py``, ...) only lists what its
+release holds: it returns a :class:`CorpusScan` of labelled utterances and of
+what it left out. :func:`prepare_manifest` does the rest the same way for
+every corpus: it skips the work when ``save_folder`` already holds a
+manifest prepared with the same options (as SpeechBrain's recipe
+``*_prepare.py`` scripts do), checks every audio file, and writes the
+manifest, the options and a :class:`PreparationReport` atomically.
+
+Files written in ``save_folder``:
+
+- ``manifest.json``: SpeechBrain's JSON format, ``{utt_id: {"wav": absolute
+  path, "duration": seconds, "emotion": canonical name, "corpus": name,
+  "speaker": str, "session": str}}``;
+- ``prepare_options.json``: the options the manifest was prepared with;
+- ``prepare_report.json``: the :class:`PreparationReport` as JSON.
+
+Example
+-------
+>>> canonical_emotion("Happiness", {"happiness": "happy"})
+'happy'
+"""
+
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+
+from tqdm import tqdm
+
+from speechbrain_sercl.data.audio import (
+    AudioError,
+    audio_duration,
+    validate_audio,
+)
+
+__all__ = [
+    "CANONICAL_EMOTIONS",
+    "COMMON_ALIASES",
+    "MANIFEST_FILE",
+    "OPTIONS_FILE",
+    "REPORT_FILE",
+    "IGNORED_NAMES",
+    "PreparationError",
+    "Utterance",
+    "CorpusScan",
+    "PreparationReport",
+    "canonical_emotion",
+    "is_ignored_file",
+    "write_json_atomic",
+    "load_manifest",
+    "load_prepared_report",
+    "prepare_manifest",
+]
+
+logger = logging.getLogger(__name__)
+
+CANONICAL_EMOTIONS = (
+    "neutral",
+    "happy",
+    "sad",
+    "angry",
+    "fear",
+    "surprise",
+    "disgust",
+    "calm",
+    "frustrated",
+    "excited",
+    "contempt",
+    "other",
+)
+
+# Spellings that corpora use for canonical emotions (keys in lower case).
+COMMON_ALIASES = {
+    "neutrality": "neutral",
+    "happiness": "happy",
+    "joy": "happy",
+    "sadness": "sad",
+    "anger": "angry",
+    "fearful": "fear",
+    "afraid": "fear",
+    "surprised": "surprise",
+    "disgusted": "disgust",
+}
+
+MANIFEST_FILE = "manifest.json"
+OPTIONS_FILE = "prepare_options.json"
+REPORT_FILE = "prepare_report.json"
+# macOS writes these beside real files (and zip archives keep them in
+# __MACOSX); readers ignore them silently.
+IGNORED_NAMES = (".DS_Store", "__MACOSX")
+IGNORED_PREFIX = "._"
+
+
+class PreparationError(ValueError):
+    """A corpus folder that cannot be prepared (wrong folder, no data).
+
+    Example
+    -------
+    >>> raise PreparationError("/data: not an IEMOCAP release")
+    Traceback (most recent call last):
+    ...
+    speechbrain_sercl.data.manifest.PreparationError: /data: not an ...
+    """
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One labelled utterance found in a corpus, before its audio is checked.
+
+    Arguments
+    ---------
+    utt_id : str
+        Unique utterance id (the manifest key).
+    wav : str
+        Absolute path of the sound file.
+    emotion : str
+        Canonical emotion name.
+    speaker : str
+        Speaker id.
+    session : str
+        Recording session (the unit of speaker-independent folds).
+
+    Example
+    -------
+    >>> Utterance("u1", "/a/u1.wav", "sad", "spk1", "spk1").emotion
+    'sad'
+    """
+
+    utt_id: str
+    wav: str
+    emotion: str
+    speaker: str
+    session: str
+
+
+@dataclass
+class CorpusScan:
+    """What a corpus reader found: utterances and what it left out.
+
+    Arguments
+    ---------
+    utterances : list of Utterance
+        The labelled utterances to keep.
+    skipped : list of [str, str]
+        ``[path, reason]`` for each file left out because of a problem.
+    dropped_labels : dict
+        Count of utterances per label that the corpus recipe drops.
+    mapped_aliases : dict
+        ``{label as found: canonical name}`` for each label that was renamed.
+    ignored : list of str
+        Files ignored silently (macOS ``._*`` and ``.DS_Store``).
+    missing : list of str
+        Expected parts of the corpus that are absent (e.g. ``"Session3"``).
+    warnings : list of str
+        Messages about recoverable oddities, each naming the file.
+
+    Example
+    -------
+    >>> scan = CorpusScan()
+    >>> scan.skip("/a/x.wav", "no label")
+    >>> scan.skipped
+    [['/a/x.wav', 'no label']]
+    """
+
+    utterances: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    dropped_labels: dict = field(default_factory=dict)
+    mapped_aliases: dict = field(default_factory=dict)
+    ignored: list = field(default_factory=list)
+    missing: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+    def skip(self, path, reason):
+        """Record (and log) that ``path`` was left out because of ``reason``."""
+        logger.warning("Skipping %s: %s", path, reason)
+        self.skipped.append([str(path), reason])
+
+    def warn(self, message):
+        """Record (and log) a recoverable oddity."""
+        logger.warning(message)
+        self.warnings.append(message)
+
+    def drop(self, label):
+        """Count one utterance with a ``label`` that the recipe drops."""
+        self.dropped_labels[label] = self.dropped_labels.get(label, 0) + 1
+
+
+@dataclass
+class PreparationReport:
+    """The outcome of preparing one corpus.
+
+    Arguments
+    ---------
+    corpus : str
+        The corpus name written in the manifest.
+    manifest_path : str
+        Where the manifest is.
+    emotion_speaker_counts : dict
+        ``{emotion: {speaker: utterances}}``.
+    hours : float
+        Total duration of the manifest in hours.
+    skipped : list of [str, str]
+        ``[path, reason]`` for each file left out because of a problem.
+    dropped_labels : dict
+        Count of utterances per dropped label.
+    mapped_aliases : dict
+        ``{label as found: canonical name}``.
+    ignored : list of str
+        Files ignored silently.
+    missing : list of str
+        Expected parts of the corpus that are absent.
+    warnings : list of str
+        Recoverable oddities.
+    reused : bool
+        True when an existing manifest with the same options was kept.
+
+    Example
+    -------
+    >>> report = PreparationReport("c", "/m.json", {"sad": {"s1": 2}})
+    >>> report.num_utterances, report.emotion_counts
+    (2, {'sad': 2})
+    """
+
+    corpus: str
+    manifest_path: str
+    emotion_speaker_counts: dict
+    hours: float = 0.0
+    skipped: list = field(default_factory=list)
+    dropped_labels: dict = field(default_factory=dict)
+    mapped_aliases: dict = field(default_factory=dict)
+    ignored: list = field(default_factory=list)
+    missing: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    reused: bool = False
+
+    @property
+    def emotion_counts(self):
+        """Utterances per emotion."""
+        return {
+            emotion: sum(by_speaker.values())
+            for emotion, by_speaker in self.emotion_speaker_counts.items()
+        }
+
+    @property
+    def speaker_counts(self):
+        """Utterances per speaker, speakers sorted."""
+        speakers = Counter()
+        for by_speaker in self.emotion_speaker_counts.values():
+            speakers.update(by_speaker)
+        return dict(sorted(speakers.items()))
+
+    @property
+    def num_utterances(self):
+        """Number of utterances in the manifest."""
+        return sum(self.emotion_counts.values())
+
+
+def canonical_emotion(label, aliases=None):
+    """Map a corpus label to its canonical emotion name.
+
+    Matching ignores case and surrounding spaces; ``aliases`` is consulted
+    first, then the label itself must be one of ``CANONICAL_EMOTIONS``.
+
+    Arguments
+    ---------
+    label : str
+        The label as the corpus writes it.
+    aliases : dict, optional
+        ``{alias: canonical name}``, keys in any case.
+
+    Returns
+    -------
+    str
+        A member of ``CANONICAL_EMOTIONS``.
+
+    Raises
+    ------
+    ValueError
+        When the label is unknown or an alias maps to a non-canonical name.
+
+    Example
+    -------
+    >>> canonical_emotion(" Angry ")
+    'angry'
+    >>> canonical_emotion("exc", {"exc": "happy"})
+    'happy'
+    >>> canonical_emotion("bored")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown emotion label 'bored'; ...
+    """
+    key = label.strip().lower()
+    lowered = {alias.lower(): name for alias, name in (aliases or {}).items()}
+    name = lowered.get(key, key)
+    if name not in CANONICAL_EMOTIONS:
+        raise ValueError(
+            f"unknown emotion label {label!r}; expected one of "
+            f"{', '.join(CANONICAL_EMOTIONS)} or an alias of one"
+        )
+    return name
+
+
+def is_ignored_file(name):
+    """Whether a file name is macOS metadata that readers skip silently.
+
+    Arguments
+    ---------
+    name : str
+        A file name (no folder).
+
+    Returns
+    -------
+    bool
+        True for ``.DS_Store``, ``__MACOSX`` and AppleDouble ``._*`` files.
+
+    Example
+    -------
+    >>> is_ignored_file("._001.wav"), is_ignored_file("001.wav")
+    (True, False)
+    """
+    return name in IGNORED_NAMES or name.startswith(IGNORED_PREFIX)
+
+
+def write_json_atomic(obj, path):
+    """Write ``obj`` as JSON to ``path`` so that readers never see half a file.
+
+    The JSON goes to a temporary file in the same folder, which then
+    replaces ``path`` in one step.
+
+    Arguments
+    ---------
+    obj : object
+        Anything ``json.dump`` accepts.
+    path : str or os.PathLike
+        The destination.
+
+    Example
+    -------
+    >>> path = getfixture("tmp_path") / "x.json"
+    >>> write_json_atomic({"a": 1}, path)
+    >>> json.loads(path.read_text())
+    {'a': 1}
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, tmp_path = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as tmp_file:
+            json.dump(obj, tmp_file, indent=2, ensure_ascii=False)
+            tmp_file.write("\n")
+            tmp_file.flush()
+            os.fsync(tmp_file.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        os.unlink(tmp_path)
+        raise
+
+
+def load_manifest(path):
+    """Read a manifest written by a preparer.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The manifest (``<save_folder>/manifest.json``).
+
+    Returns
+    -------
+    dict
+        ``{utt_id: {"wav", "duration", "emotion", "corpus", "speaker",
+        "session"}}``.
+
+    Example
+    -------
+    >>> path = getfixture("tmp_path") / "manifest.json"
+    >>> write_json_atomic({"u": {"emotion": "sad"}}, path)
+    >>> load_manifest(path)["u"]["emotion"]
+    'sad'
+    """
+    with open(path, encoding="utf-8") as manifest_file:
+        return json.load(manifest_file)
+
+
+def _read_json_or_none(path):
+    """The JSON content of ``path``, or None if absent or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as json_file:
+            return json.load(json_file)
+    except (OSError, ValueError):
+        return None
+
+
+def load_prepared_report(save_folder, options):
+    """The saved report if ``save_folder`` was prepared with ``options``.
+
+    Arguments
+    ---------
+    save_folder : str or os.PathLike
+        The preparation folder.
+    options : dict
+        The options of the preparation about to run.
+
+    Returns
+    -------
+    PreparationReport or None
+        The saved report (with ``reused=True``), or None when the manifest,
+        the report or the options are missing or the options differ.
+
+    Example
+    -------
+    >>> load_prepared_report(getfixture("tmp_path"), {"a": 1}) is None
+    True
+    """
+    saved_options = _read_json_or_none(os.path.join(save_folder, OPTIONS_FILE))
+    saved_report = _read_json_or_none(os.path.join(save_folder, REPORT_FILE))
+    manifest_path = os.path.join(save_folder, MANIFEST_FILE)
+    if saved_options != options or saved_report is None:
+        return None
+    if not os.path.isfile(manifest_path):
+        return None
+    return replace(PreparationReport(**saved_report), reused=True)
+
+
+def prepare_manifest(scan, corpus, save_folder, options, validate=True):
+    """Check the audio of a scanned corpus and write its manifest.
+
+    Each utterance's file is validated with
+    :func:`~speechbrain_sercl.data.audio.validate_audio` (or only its header
+    read when ``validate`` is False); files with a fatal problem are skipped
+    and recorded. Nothing is written when no utterance is left, so an
+    existing manifest survives a failing run.
+
+    Arguments
+    ---------
+    scan : CorpusScan
+        What the corpus reader found.
+    corpus : str
+        The corpus name written in each manifest entry.
+    save_folder : str or os.PathLike
+        Where to write the manifest, options and report (created if absent).
+    options : dict
+        The preparation options, saved beside the manifest.
+    validate : bool
+        Read every sample of every file (True) or only the headers.
+
+    Returns
+    -------
+    PreparationReport
+        What was written.
+
+    Raises
+    ------
+    PreparationError
+        When no utterance has usable audio.
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> tmp_path = getfixture("tmp_path")
+    >>> sf.write(tmp_path / "u1.wav", 0.1 * np.ones(1600), 16000)
+    >>> scan = CorpusScan(
+    ...     [Utterance("u1", str(tmp_path / "u1.wav"), "sad", "s1", "s1")]
+    ... )
+    >>> report = prepare_manifest(scan, "demo", tmp_path / "out", {})
+    >>> load_manifest(report.manifest_path)["u1"]["duration"]
+    0.1
+    """
+    manifest = _build_manifest(scan, corpus, validate)
+    if not manifest:
+        raise PreparationError(
+            f"{corpus}: no utterance with usable audio was found "
+            f"({len(scan.skipped)} files skipped); nothing written"
+        )
+    os.makedirs(save_folder, exist_ok=True)
+    report = _make_report(scan, corpus, save_folder, manifest)
+    write_json_atomic(manifest, report.manifest_path)
+    write_json_atomic(asdict(report), os.path.join(save_folder, REPORT_FILE))
+    write_json_atomic(options, os.path.join(save_folder, OPTIONS_FILE))
+    return report
+
+
+def _build_manifest(scan, corpus, validate):
+    """Manifest entries for the utterances whose audio passes the checks."""
+    manifest = {}
+    progress = tqdm(
+        scan.utterances,
+        desc=f"Checking {corpus} audio",
+        unit="file",
+        disable=None,
+    )
+    for utterance in progress:
+        try:
+            duration = _checked_duration(utterance.wav, validate, scan)
+        except AudioError as error:
+            scan.skip(utterance.wav, _without_path(str(error), utterance.wav))
+            continue
+        manifest[utterance.utt_id] = {
+            "wav": utterance.wav,
+            "duration": duration,
+            "emotion": utterance.emotion,
+            "corpus": corpus,
+            "speaker": utterance.speaker,
+            "session": utterance.session,
+        }
+    return manifest
+
+
+def _without_path(message, path):
+    """``message`` without its leading ``"<path>: "``."""
+    prefix = f"{path}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+def _checked_duration(path, validate, scan):
+    """Duration of ``path``; records its warnings in ``scan``."""
+    if not validate:
+        duration = audio_duration(path)
+        if duration <= 0:
+            raise AudioError(f"{path}: audio file has no samples (zero length)")
+        return duration
+    info, warnings = validate_audio(path)
+    for message in warnings:
+        scan.warn(message)
+    return info.duration
+
+
+def _make_report(scan, corpus, save_folder, manifest):
+    """Summarise ``manifest`` and ``scan`` in a PreparationReport."""
+    table = {}
+    for entry in manifest.values():
+        by_speaker = table.setdefault(entry["emotion"], {})
+        by_speaker[entry["speaker"]] = by_speaker.get(entry["speaker"], 0) + 1
+    ordered = {
+        emotion: dict(sorted(table[emotion].items()))
+        for emotion in CANONICAL_EMOTIONS
+        if emotion in table
+    }
+    seconds = sum(entry["duration"] for entry in manifest.values())
+    return PreparationReport(
+        corpus=corpus,
+        manifest_path=os.path.join(os.path.abspath(save_folder), MANIFEST_FILE),
+        emotion_speaker_counts=ordered,
+        hours=seconds / 3600,
+        skipped=scan.skipped,
+        dropped_labels=dict(sorted(scan.dropped_labels.items())),
+        mapped_aliases=dict(sorted(scan.mapped_aliases.items())),
+        ignored=scan.ignored,
+        missing=scan.missing,
+        warnings=scan.warnings,
+    )
