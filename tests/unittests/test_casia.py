@@ -1,0 +1,197 @@
+"""Tests for the CASIA reader on tiny corpora in the real layout."""
+
+import os
+
+import numpy as np
+import pytest
+from corpus_fixtures import (
+    FIXTURE_SECONDS,
+    write_casia,
+    write_iemocap,
+    write_wav,
+)
+
+from speechbrain_sercl.data import PREPARERS, prepare_corpus
+from speechbrain_sercl.data.casia import prepare_casia
+from speechbrain_sercl.data.manifest import PreparationError, load_manifest
+
+# What the reader must find in CASIA_LAYOUT, written out by hand:
+# utt_id -> (relative wav path, emotion, speaker).
+EXPECTED = {
+    "casia_liuchanhg_angry_201": ("liuchanhg/angry/201.wav", "angry"),
+    "casia_liuchanhg_angry_202": ("liuchanhg/angry/202.wav", "angry"),
+    "casia_liuchanhg_fear_201": ("liuchanhg/fear/201.wav", "fear"),
+    "casia_liuchanhg_happy_201": ("liuchanhg/happy/201.wav", "happy"),
+    "casia_ZhaoZuoxiang_angry_201": ("ZhaoZuoxiang/Anger/201.wav", "angry"),
+    "casia_ZhaoZuoxiang_neutral_201": (
+        "ZhaoZuoxiang/neutral/201.wav",
+        "neutral",
+    ),
+    "casia_ZhaoZuoxiang_sad_201": ("ZhaoZuoxiang/sad/201.wav", "sad"),
+    "casia_ZhaoZuoxiang_surprise_201": (
+        "ZhaoZuoxiang/surprise/201.wav",
+        "surprise",
+    ),
+    "casia_wangzhe_happy_201": ("wangzhe/happiness/201.wav", "happy"),
+    "casia_wangzhe_fear_201": ("wangzhe/Fearful/201.wav", "fear"),
+    "casia_wangzhe_surprise_201": ("wangzhe/surprised/201.wav", "surprise"),
+}
+
+
+def _expected_manifest(root, utt_ids=EXPECTED):
+    return {
+        utt_id: {
+            "wav": str(root / EXPECTED[utt_id][0]),
+            "duration": FIXTURE_SECONDS,
+            "emotion": EXPECTED[utt_id][1],
+            "corpus": "casia",
+            "speaker": EXPECTED[utt_id][0].split("/")[0],
+            "session": EXPECTED[utt_id][0].split("/")[0],
+        }
+        for utt_id in utt_ids
+    }
+
+
+def _skip_reasons(report, root):
+    return {os.path.relpath(path, root): why for path, why in report.skipped}
+
+
+def test_manifest_is_exactly_the_expected_one(tmp_path):
+    root = write_casia(tmp_path / "casia")
+    report = prepare_casia(root, tmp_path / "save")
+    assert load_manifest(report.manifest_path) == _expected_manifest(root)
+    assert report.mapped_aliases == {
+        "Anger": "angry",
+        "Fearful": "fear",
+        "happiness": "happy",
+        "surprised": "surprise",
+    }
+    assert report.emotion_counts == {
+        "neutral": 1,
+        "happy": 2,
+        "sad": 1,
+        "angry": 3,
+        "fear": 2,
+        "surprise": 2,
+    }
+    assert report.speaker_counts == {
+        "ZhaoZuoxiang": 4,
+        "liuchanhg": 4,
+        "wangzhe": 3,
+    }
+    assert report.hours == pytest.approx(11 * FIXTURE_SECONDS / 3600)
+    assert report.skipped == [] and report.dropped_labels == {}
+
+
+def test_unknown_emotion_folder_is_skipped_file_by_file(tmp_path):
+    root = write_casia(tmp_path, {"wangzhe": {"sad": 1, "bored": 2}})
+    report = prepare_casia(root, tmp_path / "save")
+    assert set(load_manifest(report.manifest_path)) == {"casia_wangzhe_sad_201"}
+    reasons = _skip_reasons(report, root)
+    assert set(reasons) == {"wangzhe/bored/201.wav", "wangzhe/bored/202.wav"}
+    assert all(
+        "unknown CASIA emotion folder 'bored'" in r for r in reasons.values()
+    )
+
+
+def test_macos_metadata_is_ignored_silently(tmp_path):
+    root = write_casia(tmp_path / "casia")
+    metadata = [
+        root / ".DS_Store",
+        root / "wangzhe" / ".DS_Store",
+        root / "wangzhe" / "happiness" / "._201.wav",
+        root / "__MACOSX" / "wangzhe" / "sad" / "._201.wav",
+    ]
+    for path in metadata:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    report = prepare_casia(root, tmp_path / "save")
+    assert load_manifest(report.manifest_path) == _expected_manifest(root)
+    assert report.skipped == []
+    assert set(report.ignored) == {str(path) for path in metadata[:3]} | {
+        str(root / "__MACOSX")
+    }
+
+
+def test_bad_audio_is_skipped_and_odd_audio_kept(tmp_path):
+    root = write_casia(tmp_path / "casia")
+    (root / "liuchanhg" / "angry" / "201.wav").write_bytes(b"garbage" * 30)
+    write_wav(root / "liuchanhg" / "fear" / "201.wav", samples=np.zeros(0))
+    write_wav(root / "liuchanhg" / "happy" / "201.wav", samples=np.zeros(9))
+    write_wav(root / "wangzhe" / "Fearful" / "201.wav", sample_rate=8000)
+    write_wav(
+        root / "wangzhe" / "surprised" / "201.wav",
+        sample_rate=48000,
+        channels=2,
+    )
+    report = prepare_casia(root, tmp_path / "save")
+    manifest = load_manifest(report.manifest_path)
+    bad = {
+        "casia_liuchanhg_angry_201",
+        "casia_liuchanhg_fear_201",
+        "casia_liuchanhg_happy_201",
+    }
+    assert manifest == _expected_manifest(root, set(EXPECTED) - bad)
+    reasons = _skip_reasons(report, root)
+    assert "unreadable" in reasons["liuchanhg/angry/201.wav"]
+    assert "zero length" in reasons["liuchanhg/fear/201.wav"]
+    assert "too short" in reasons["liuchanhg/happy/201.wav"]
+    assert len(reasons) == 3
+    warned = " ".join(report.warnings)
+    assert "Fearful/201.wav: sample rate 8000 Hz" in warned
+    assert "surprised/201.wav: 2 channels" in warned
+    assert "surprised/201.wav: sample rate 48000 Hz" in warned
+
+
+def test_header_only_check_skips_unreadable_but_not_silent(tmp_path):
+    root = write_casia(tmp_path, {"wangzhe": {"sad": 3}})
+    (root / "wangzhe" / "sad" / "201.wav").write_bytes(b"garbage" * 30)
+    write_wav(root / "wangzhe" / "sad" / "202.wav", samples=np.zeros(4000))
+    report = prepare_casia(root, tmp_path / "save", validate_audio=False)
+    assert set(load_manifest(report.manifest_path)) == {
+        "casia_wangzhe_sad_202",
+        "casia_wangzhe_sad_203",
+    }
+    assert list(_skip_reasons(report, root)) == ["wangzhe/sad/201.wav"]
+
+
+def test_skips_when_prepared_with_the_same_options(tmp_path):
+    root = write_casia(tmp_path / "casia")
+    manifest_path = tmp_path / "save" / "manifest.json"
+    first = prepare_casia(root, tmp_path / "save")
+    before = os.stat(manifest_path)
+    second = prepare_casia(root, tmp_path / "save")
+    assert second.reused and not first.reused
+    assert os.stat(manifest_path).st_ino == before.st_ino
+    assert os.stat(manifest_path).st_mtime_ns == before.st_mtime_ns
+    assert second.mapped_aliases == first.mapped_aliases
+
+    renamed = prepare_casia(root, tmp_path / "save", corpus_name="casia6")
+    assert not renamed.reused
+    assert os.stat(manifest_path).st_ino != before.st_ino
+    corpora = {
+        entry["corpus"] for entry in load_manifest(manifest_path).values()
+    }
+    assert corpora == {"casia6"}
+
+
+def test_wrong_or_missing_folder_raises_and_keeps_manifest(tmp_path):
+    root = write_casia(tmp_path / "casia")
+    prepare_casia(root, tmp_path / "save")
+    good = (tmp_path / "save" / "manifest.json").read_bytes()
+    iemocap = write_iemocap(tmp_path / "iemocap")
+    with pytest.raises(PreparationError, match="is not a CASIA corpus"):
+        prepare_casia(iemocap, tmp_path / "save")
+    with pytest.raises(FileNotFoundError, match="absent.*does not exist"):
+        prepare_casia(tmp_path / "absent", tmp_path / "save")
+    assert (tmp_path / "save" / "manifest.json").read_bytes() == good
+
+
+def test_registry_dispatches_to_the_reader(tmp_path):
+    root = write_casia(tmp_path / "casia")
+    assert PREPARERS["casia"] is prepare_casia
+    report = prepare_corpus("casia", root, tmp_path / "save")
+    assert load_manifest(report.manifest_path) == _expected_manifest(root)
+    with pytest.raises(ValueError, match="unknown corpus 'msp'"):
+        prepare_corpus("msp", root, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
