@@ -1,0 +1,586 @@
+"""Building the WavLM / HuBERT speech model and its freeze policy.
+
+The speech model comes from one of three sources:
+
+* a Hugging Face hub id (``microsoft/wavlm-base-plus``,
+  ``facebook/hubert-base-ls960``), downloaded by SpeechBrain;
+* a local folder holding ``config.json``, ``preprocessor_config.json`` and
+  the weights (``model.safetensors`` or ``pytorch_model.bin``);
+* a named tiny configuration (:data:`TINY_MODELS`), randomly initialised
+  and written to disk once, for the demo and the tests.
+
+:class:`SSLBackbone` wraps SpeechBrain's ``WavLM`` / ``HuBERT`` lobes and
+applies the freeze policy of the method:
+
+* ``"contrastive"`` and ``"finetune"``: only the transformer encoder
+  (``encoder.*``: positional convolution, layer norm and layers) trains.
+  The CNN feature encoder, the feature projection and the masked-spec
+  embedding are frozen. The CNN is frozen as Hugging Face's
+  ``freeze_feature_encoder`` does it, so it builds no graph (SpeechBrain's
+  ``freeze_feature_extractor`` only clears ``requires_grad``; in training
+  mode Hugging Face then still marks the input as requiring grad and
+  builds a graph through the CNN).
+  Dropout, layer drop and masked-spec augmentation follow the Hugging Face
+  config in training mode; ``apply_spec_augment=False`` turns the masking
+  off (SpeechBrain's lobes turn it off by default, we keep the config's
+  default, e.g. ``mask_time_prob=0.05`` for the base models).
+* ``"classifier"``: everything is frozen, the model stays in eval mode even
+  when the Brain calls ``.train()`` (no dropout, no layer drop, no masking),
+  and the forward pass runs under ``torch.no_grad()``.
+
+Padding. Given ``wav_lens``, SpeechBrain passes an attention mask to the
+Hugging Face model: padded frames are zeroed before the encoder and never
+attended to. Waveform normalisation (``do_normalize`` in the preprocessor
+config) is done here over the valid samples of each utterance only, as
+Hugging Face's feature extractor does (SpeechBrain normalises over the whole
+padded row). With ``feat_extract_norm="layer"`` (large models) the valid
+frames of a padded batch then match the unpadded utterance. With
+``feat_extract_norm="group"`` (the base models used here) the first CNN
+layer normalises each channel over the whole padded row, so padding still
+shifts the features of the valid frames; keep padding short (crop or sort
+by length) for those models.
+
+Authors
+ * speechbrain-sercl contributors 2025
+"""
+
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import torch
+import torch.nn.functional as F
+from speechbrain.integrations.huggingface.hubert import HuBERT
+from speechbrain.integrations.huggingface.wavlm import WavLM
+from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
+
+__all__ = [
+    "STAGES",
+    "TINY_MODELS",
+    "SSLBackbone",
+    "encoder_parameters",
+    "materialise_tiny_model",
+    "model_type_of",
+    "resolve_source",
+    "trainable_parameter_names",
+]
+
+STAGES = ("contrastive", "finetune", "classifier")
+
+_TINY_COMMON = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    # Three convolutions with a total stride of 320 samples: 50 frames per
+    # second at 16 kHz, as in the base models (7 convolutions there).
+    "conv_dim": (32, 32, 32),
+    "conv_kernel": (10, 8, 4),
+    "conv_stride": (5, 8, 8),
+    "conv_bias": False,
+    "feat_extract_norm": "group",
+    "do_stable_layer_norm": False,
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 2,
+    "hidden_dropout": 0.1,
+    "attention_dropout": 0.1,
+    "feat_proj_dropout": 0.1,
+    # No layer drop: dropping one of two layers halves the model, and the
+    # per-layer outputs keep a fixed count in training mode.
+    "layerdrop": 0.0,
+    "mask_time_prob": 0.05,
+    # Masked spans of 4 frames (10 in the base models) suit short clips.
+    "mask_time_length": 4,
+}
+
+TINY_MODELS = {
+    "tiny-wavlm": {"model_type": "wavlm", **_TINY_COMMON},
+    "tiny-hubert": {"model_type": "hubert", **_TINY_COMMON},
+}
+
+# Preprocessor settings mirror microsoft/wavlm-base-plus (raw waveform) and
+# facebook/hubert-base-ls960 (zero-mean unit-variance waveform).
+_TINY_PREPROCESSORS = {
+    "tiny-wavlm": {"do_normalize": False, "return_attention_mask": True},
+    "tiny-hubert": {"do_normalize": True, "return_attention_mask": False},
+}
+
+_LOBES = {"wavlm": WavLM, "hubert": HuBERT}
+
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _missing_files(folder):
+    """Lists the files a Hugging Face speech model folder lacks."""
+    missing = [
+        name
+        for name in ("config.json", "preprocessor_config.json")
+        if not os.path.isfile(os.path.join(folder, name))
+    ]
+    if not any(os.path.isfile(os.path.join(folder, w)) for w in _WEIGHT_FILES):
+        missing.append("model.safetensors or pytorch_model.bin")
+    return missing
+
+
+def _is_empty_folder(path):
+    """Tells whether path is a folder with nothing in it."""
+    return os.path.isdir(path) and not os.listdir(path)
+
+
+def _check_tiny_name(name):
+    """Raises a ValueError naming the known tiny models if name is unknown."""
+    if name not in TINY_MODELS:
+        raise ValueError(
+            f"Unknown tiny model {name!r}; known tiny models: "
+            f"{', '.join(sorted(TINY_MODELS))}"
+        )
+
+
+def materialise_tiny_model(name, folder, seed=0):
+    """Writes a randomly initialised tiny speech model as a local HF folder.
+
+    The folder gets ``config.json``, ``preprocessor_config.json`` and
+    ``model.safetensors``. The weights depend only on ``name`` and ``seed``
+    (the global random state is left untouched). A folder that is already
+    complete is reused as it is. The files are written to a temporary
+    folder and moved into place, so concurrent processes never read a
+    partial model.
+
+    Arguments
+    ---------
+    name : str
+        A key of :data:`TINY_MODELS`.
+    folder : str or os.PathLike
+        Where to write the model.
+    seed : int
+        Seed of the random initialisation.
+
+    Returns
+    -------
+    str
+        The path of the model folder.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a known tiny model.
+    FileExistsError
+        If ``folder`` holds other files but not a complete model.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> folder = os.path.join(tempfile.mkdtemp(), "tiny-wavlm")
+    >>> path = materialise_tiny_model("tiny-wavlm", folder)
+    >>> sorted(os.listdir(path))
+    ['config.json', 'model.safetensors', 'preprocessor_config.json']
+    """
+    _check_tiny_name(name)
+    folder = os.fspath(folder)
+    if os.path.isdir(folder) and not _missing_files(folder):
+        return folder
+    if os.path.exists(folder) and not _is_empty_folder(folder):
+        raise FileExistsError(
+            f"Cannot write tiny model {name!r} to {folder!r}: it exists, is "
+            f"not empty and lacks {', '.join(_missing_files(folder))}"
+        )
+    config = AutoConfig.for_model(**TINY_MODELS[name])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModel.from_config(config)
+    extractor = Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=16000,
+        padding_value=0.0,
+        **_TINY_PREPROCESSORS[name],
+    )
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".tiny-", dir=parent)
+    try:
+        model.save_pretrained(staging)
+        extractor.save_pretrained(staging)
+        if os.path.isdir(folder):
+            os.rmdir(folder)
+        os.replace(staging, folder)
+    except OSError:
+        if os.path.isdir(folder) and not _missing_files(folder):
+            return folder  # another process finished first
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def resolve_source(source, save_path):
+    """Turns a speech model source into what SpeechBrain's lobes accept.
+
+    Arguments
+    ---------
+    source : str or os.PathLike
+        A name in :data:`TINY_MODELS` (materialised under
+        ``save_path/<name>``), a local model folder, or a Hugging Face hub
+        id ``"org/name"`` (returned unchanged, downloaded later).
+    save_path : str or os.PathLike
+        Folder for tiny models (and the hub cache of SpeechBrain).
+
+    Returns
+    -------
+    str
+        A local folder or a hub id.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a local folder lacks a required file (the error names them).
+    ValueError
+        If ``source`` is neither a tiny name, a folder, nor a hub id.
+
+    Example
+    -------
+    >>> import os, tempfile
+    >>> save_path = tempfile.mkdtemp()
+    >>> resolve_source("microsoft/wavlm-base-plus", save_path)
+    'microsoft/wavlm-base-plus'
+    >>> folder = resolve_source("tiny-hubert", save_path)
+    >>> folder == os.path.join(save_path, "tiny-hubert")
+    True
+    """
+    source = os.fspath(source)
+    if source in TINY_MODELS:
+        folder = os.path.join(os.fspath(save_path), source)
+        return materialise_tiny_model(source, folder)
+    if os.path.exists(source):
+        if not os.path.isdir(source):
+            raise ValueError(
+                f"Speech model source {source!r} is a file; expected a "
+                "folder with config.json, preprocessor_config.json and "
+                "the weights"
+            )
+        missing = _missing_files(source)
+        if missing:
+            raise FileNotFoundError(
+                f"Speech model folder {source!r} lacks: {', '.join(missing)}"
+            )
+        return source
+    if _HUB_ID.match(source):
+        return source
+    raise ValueError(
+        f"Speech model source {source!r} is not a tiny model name "
+        f"({', '.join(sorted(TINY_MODELS))}), an existing folder, nor a "
+        "hub id of the form 'org/name'"
+    )
+
+
+def model_type_of(source_folder):
+    """Tells whether a speech model is a WavLM or a HuBERT.
+
+    Arguments
+    ---------
+    source_folder : str or os.PathLike
+        A local model folder (its ``config.json`` is read), a tiny model
+        name, or a hub id (the type is inferred from the name).
+
+    Returns
+    -------
+    str
+        ``"wavlm"`` or ``"hubert"``.
+
+    Raises
+    ------
+    ValueError
+        If the type is neither, or cannot be inferred from a hub id.
+
+    Example
+    -------
+    >>> model_type_of("facebook/hubert-base-ls960")
+    'hubert'
+    >>> model_type_of("tiny-wavlm")
+    'wavlm'
+    """
+    source = os.fspath(source_folder)
+    config_file = os.path.join(source, "config.json")
+    if source in TINY_MODELS:
+        model_type = TINY_MODELS[source]["model_type"]
+    elif os.path.isfile(config_file):
+        with open(config_file, encoding="utf-8") as stream:
+            model_type = json.load(stream).get("model_type")
+        if model_type not in _LOBES:
+            raise ValueError(
+                f"{config_file} has model_type {model_type!r}; expected "
+                f"one of {', '.join(sorted(_LOBES))}"
+            )
+    else:
+        found = [kind for kind in _LOBES if kind in source.lower()]
+        if len(found) != 1:
+            raise ValueError(
+                f"Cannot tell the model type of {source!r}: no config.json "
+                "there and the name does not contain exactly one of "
+                f"{', '.join(sorted(_LOBES))}; pass model_type explicitly"
+            )
+        model_type = found[0]
+    return model_type
+
+
+def _normalise_valid_samples(wavs, wav_lens=None, eps=1e-5):
+    """Zero-mean unit-variance per utterance over its valid samples.
+
+    Padding is set to zero, as Hugging Face's feature extractor does.
+    """
+    if wav_lens is None:
+        return F.layer_norm(wavs, wavs.shape[1:], eps=eps)
+    lengths = torch.round(wav_lens * wavs.shape[1]).to(wavs.device)
+    positions = torch.arange(wavs.shape[1], device=wavs.device)
+    valid = (positions[None, :] < lengths[:, None]).to(wavs.dtype)
+    count = valid.sum(dim=1, keepdim=True).clamp(min=1)
+    mean = (wavs * valid).sum(dim=1, keepdim=True) / count
+    var = (((wavs - mean) * valid) ** 2).sum(dim=1, keepdim=True) / count
+    return (wavs - mean) / torch.sqrt(var + eps) * valid
+
+
+class SSLBackbone(torch.nn.Module):
+    """A WavLM or HuBERT speech model with the freeze policy of a stage.
+
+    Arguments
+    ---------
+    source : str or os.PathLike
+        Tiny model name, local folder or hub id (see
+        :func:`resolve_source`).
+    save_path : str or os.PathLike
+        Folder for tiny models and downloaded hub models.
+    stage : str
+        One of :data:`STAGES`. ``"contrastive"`` and ``"finetune"`` train
+        the transformer encoder only; ``"classifier"`` freezes everything
+        and keeps the model in eval mode.
+    model_type : str, optional
+        ``"wavlm"`` or ``"hubert"``; read from the source when None.
+    output_all_hiddens : bool
+        If True, return the output of the CNN projection and of every
+        transformer layer, stacked as ``[L + 1, B, T, D]``.
+    gradient_checkpointing : bool
+        If True, turn on Hugging Face gradient checkpointing (less memory,
+        one more forward pass per backward).
+    apply_spec_augment : bool
+        If True (the Hugging Face default), masked-spec augmentation of the
+        config (``mask_time_prob``, ``mask_feature_prob``) applies in
+        training mode; if False, it never applies.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> backbone = SSLBackbone("tiny-wavlm", tempfile.mkdtemp())
+    >>> hidden = backbone(torch.randn(2, 16000), torch.tensor([1.0, 0.5]))
+    >>> hidden.shape == (2, 50, backbone.hidden_size)
+    True
+    >>> backbone.set_stage("classifier")
+    >>> trainable_parameter_names(backbone)
+    []
+    """
+
+    def __init__(
+        self,
+        source,
+        save_path,
+        stage="contrastive",
+        model_type=None,
+        output_all_hiddens=False,
+        gradient_checkpointing=False,
+        apply_spec_augment=True,
+    ):
+        super().__init__()
+        save_path = os.fspath(save_path)
+        resolved = resolve_source(source, save_path)
+        found_type = model_type_of(resolved)
+        if model_type is None:
+            model_type = found_type
+        elif model_type != found_type:
+            raise ValueError(
+                f"model_type={model_type!r} but the speech model {source!r} "
+                f"is a {found_type!r}"
+            )
+        self.model_type = model_type
+        self.output_all_hiddens = output_all_hiddens
+        self.lobe = _LOBES[model_type](
+            source=resolved,
+            save_path=save_path,
+            apply_spec_augment=apply_spec_augment,
+            output_all_hiddens=output_all_hiddens,
+        )
+        # Normalisation happens here, over the valid samples only.
+        self.normalize_wav = self.lobe.normalize_wav
+        self.lobe.normalize_wav = False
+        # HubertModel has no freeze_feature_encoder; both encoders have this.
+        self.hf_model.feature_extractor._freeze_parameters()
+        if gradient_checkpointing:
+            self.hf_model.activation_checkpointing_enable()
+        self.set_stage(stage)
+
+    @property
+    def hf_model(self):
+        """The Hugging Face ``WavLMModel`` or ``HubertModel``."""
+        return self.lobe.model
+
+    @property
+    def hidden_size(self):
+        """The size D of each frame's hidden state."""
+        return self.hf_model.config.hidden_size
+
+    @property
+    def num_layers(self):
+        """The number L of transformer layers."""
+        return self.hf_model.config.num_hidden_layers
+
+    def set_stage(self, stage):
+        """Applies the freeze policy of a stage.
+
+        Only ``"classifier"`` changes the mode (to eval, for good); after
+        switching back to another stage, call ``.train()`` as usual.
+
+        Arguments
+        ---------
+        stage : str
+            One of :data:`STAGES`.
+
+        Raises
+        ------
+        ValueError
+            If ``stage`` is not in :data:`STAGES`.
+        """
+        if stage not in STAGES:
+            raise ValueError(
+                f"Unknown stage {stage!r}; expected one of {', '.join(STAGES)}"
+            )
+        self.stage = stage
+        for parameter in self.hf_model.parameters():
+            parameter.requires_grad = False
+        if stage == "classifier":
+            self.eval()
+        else:
+            for parameter in self.hf_model.encoder.parameters():
+                parameter.requires_grad = True
+
+    def train(self, mode=True):
+        """Sets the mode, except that the classifier stage stays in eval.
+
+        Arguments
+        ---------
+        mode : bool
+            True for training mode.
+
+        Returns
+        -------
+        SSLBackbone
+            self
+        """
+        return super().train(mode and self.stage != "classifier")
+
+    def forward(self, wavs, wav_lens=None):
+        """Encodes a batch of 16 kHz waveforms.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms ``[B, S]``, zero-padded.
+        wav_lens : torch.Tensor, optional
+            Relative lengths ``[B]`` in (0, 1]; None means no padding.
+
+        Returns
+        -------
+        torch.Tensor
+            Last-layer hidden states ``[B, T, D]``, or every layer's
+            ``[L + 1, B, T, D]`` with ``output_all_hiddens``.
+
+        Raises
+        ------
+        ValueError
+            If ``wavs`` is not two-dimensional.
+        RuntimeError
+            If layer drop skipped a layer while all layers were requested.
+        """
+        if wavs.dim() != 2:
+            raise ValueError(
+                f"SSLBackbone expects waveforms [batch, samples], got shape "
+                f"{tuple(wavs.shape)}"
+            )
+        if self.normalize_wav:
+            wavs = _normalise_valid_samples(wavs, wav_lens)
+        if self.stage == "classifier":
+            with torch.no_grad():
+                hidden = self.lobe(wavs, wav_lens)
+        else:
+            hidden = self.lobe(wavs, wav_lens)
+        if self.output_all_hiddens and hidden.shape[0] != self.num_layers + 1:
+            raise RuntimeError(
+                f"Got {hidden.shape[0]} hidden states instead of "
+                f"{self.num_layers + 1}: layer drop (config.layerdrop="
+                f"{self.hf_model.config.layerdrop}) skipped layers; use "
+                "output_all_hiddens in eval mode or without layer drop"
+            )
+        return hidden
+
+
+def trainable_parameter_names(module):
+    """Lists the names of the parameters that require grad, sorted.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        Any module.
+
+    Returns
+    -------
+    list of str
+        The sorted names.
+
+    Example
+    -------
+    >>> layer = torch.nn.Linear(2, 2)
+    >>> _ = layer.bias.requires_grad_(False)
+    >>> trainable_parameter_names(layer)
+    ['weight']
+    """
+    return sorted(
+        name
+        for name, parameter in module.named_parameters()
+        if parameter.requires_grad
+    )
+
+
+def encoder_parameters(backbone):
+    """The trainable parameters of the transformer encoder.
+
+    Meant for an optimizer parameter group with its own learning rate;
+    empty in the ``"classifier"`` stage.
+
+    Arguments
+    ---------
+    backbone : SSLBackbone
+        The speech model.
+
+    Returns
+    -------
+    list of torch.nn.Parameter
+        The encoder parameters that require grad.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> backbone = SSLBackbone("tiny-hubert", tempfile.mkdtemp())
+    >>> params = encoder_parameters(backbone)
+    >>> len(params) == len(trainable_parameter_names(backbone))
+    True
+    """
+    return [
+        parameter
+        for parameter in backbone.hf_model.encoder.parameters()
+        if parameter.requires_grad
+    ]
