@@ -1,0 +1,307 @@
+"""Tests of the synthetic corpora: layout, determinism and learnability."""
+
+import contextlib
+import glob
+import hashlib
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import torchaudio
+
+from speechbrain_sercl.data.synthetic import (
+    EMOTION_PROFILES,
+    generate_synthetic_corpora,
+    make_speaker_voice,
+    synthesize_utterance,
+)
+
+PER_CLASS = 4
+SHARED = ("neutral", "happy", "sad", "angry")
+CASIA_EMOTIONS = ("angry", "fear", "happy", "neutral", "sad", "surprise")
+IEMOCAP_TO_CANONICAL = {
+    "neu": "neutral",
+    "hap": "happy",
+    "exc": "happy",
+    "sad": "sad",
+    "ang": "angry",
+}
+# The release's label line, written out independently of the generator.
+LABEL_LINE = re.compile(
+    r"^\[(?P<start>\d+\.\d{4}) - (?P<end>\d+\.\d{4})\]\t"
+    r"(?P<utt>(?P<dialog>Ses0(?P<session>[1-5])[FM]_(impro|script)\d{2}"
+    r"(_\d[a-z]?)?)_(?P<gender>[FM])\d{3})\t"
+    r"(?P<label>[a-z]{3})\t\[\d\.\d{4}, \d\.\d{4}, \d\.\d{4}\]$"
+)
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    """One small generation shared by the tests of this file."""
+    root = str(tmp_path_factory.mktemp("synthetic"))
+    return generate_synthetic_corpora(
+        root, seed=0, utterances_per_speaker_emotion=PER_CLASS, progress=False
+    )
+
+
+@pytest.fixture(scope="module")
+def iemocap_turns(corpora):
+    """Every label line of every EmoEvaluation file, parsed by regex."""
+    turns = []
+    pattern = os.path.join(
+        corpora["iemocap"], "Session*", "dialog", "EmoEvaluation", "*.txt"
+    )
+    for path in sorted(glob.glob(pattern)):
+        with open(path) as handle:
+            lines = handle.read().splitlines()
+        assert lines[0].startswith("% [START_TIME - END_TIME] TURN_NAME")
+        for line in lines:
+            match = LABEL_LINE.match(line)
+            if match:
+                turn = match.groupdict()
+                turn["file"] = path
+                turns.append(turn)
+            else:
+                assert not line.startswith("[")
+    return turns
+
+
+def _wav_of(root, turn):
+    return os.path.join(
+        root,
+        f"Session{turn['session']}",
+        "sentences",
+        "wav",
+        turn["dialog"],
+        turn["utt"] + ".wav",
+    )
+
+
+def test_iemocap_layout(corpora, iemocap_turns):
+    root = corpora["iemocap"]
+    wavs = set(glob.glob(os.path.join(root, "Session*", "sentences", "wav",
+                                      "*", "*.wav")))  # fmt: skip
+    labelled = {_wav_of(root, turn) for turn in iemocap_turns}
+    assert labelled == wavs
+    for turn in iemocap_turns:
+        dialog_file = os.path.basename(turn["file"])[: -len(".txt")]
+        assert dialog_file == turn["dialog"]
+        assert f"Session{turn['session']}" in turn["file"]
+    labels = [turn["label"] for turn in iemocap_turns]
+    assert {"neu", "hap", "exc", "sad", "ang", "fru", "xxx"} == set(labels)
+    speakers = {(t["session"], t["gender"]) for t in iemocap_turns}
+    assert len(speakers) == 10
+    for session, gender in speakers:
+        kept = [
+            t["label"] for t in iemocap_turns
+            if (t["session"], t["gender"]) == (session, gender)
+            and t["label"] in IEMOCAP_TO_CANONICAL
+        ]  # fmt: skip
+        assert len(kept) == 4 * PER_CLASS
+    assert any(
+        t["gender"] == "M" and t["dialog"][5] == "F" for t in iemocap_turns
+    )
+
+
+def test_iemocap_times_match_wavs(corpora, iemocap_turns):
+    last_end = {}
+    for turn in iemocap_turns:
+        info = soundfile.info(_wav_of(corpora["iemocap"], turn))
+        assert info.samplerate == 16000 and info.channels == 1
+        assert info.subtype == "PCM_16"
+        start, end = float(turn["start"]), float(turn["end"])
+        assert end - start == pytest.approx(info.duration, abs=2e-4)
+        assert 1.0 <= info.duration <= 2.0
+        assert start > last_end.get(turn["file"], 0.0)
+        last_end[turn["file"]] = end
+
+
+def test_casia_layout(corpora):
+    root = corpora["casia"]
+    speakers = sorted(os.listdir(root))
+    assert len(speakers) == 4
+    for speaker in speakers:
+        assert sorted(os.listdir(os.path.join(root, speaker))) == sorted(
+            CASIA_EMOTIONS
+        )
+        for emotion in CASIA_EMOTIONS:
+            names = os.listdir(os.path.join(root, speaker, emotion))
+            assert len(names) == PER_CLASS
+            assert all(re.fullmatch(r"\d{3}\.wav", name) for name in names)
+            for name in names:
+                info = soundfile.info(
+                    os.path.join(root, speaker, emotion, name)
+                )
+                assert info.samplerate == 22050 and info.channels == 1
+                assert 1.0 <= info.duration <= 2.0
+
+
+def _hash_tree(root):
+    digests = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                digest = hashlib.sha256(handle.read()).hexdigest()
+            digests[os.path.relpath(path, root)] = digest
+    return digests
+
+
+def test_deterministic_by_seed(tmp_path):
+    def generate(name, seed):
+        root = str(tmp_path / name)
+        generate_synthetic_corpora(
+            root, seed=seed, utterances_per_speaker_emotion=1, progress=False
+        )
+        return _hash_tree(root)
+
+    first, again, other = generate("a", 0), generate("b", 0), generate("c", 1)
+    assert len(first) > 80 and first == again
+    assert first.keys() == other.keys() and first != other
+
+
+def test_stamp_reuse_and_mismatch(corpora):
+    root = os.path.dirname(corpora["iemocap"])
+    stamp = os.path.join(root, "synthetic_stamp.json")
+    with open(stamp) as handle:
+        assert json.load(handle)["complete"] is True
+    before = _hash_tree(root)
+    mtimes = {p: os.path.getmtime(os.path.join(root, p)) for p in before}
+    again = generate_synthetic_corpora(
+        root, seed=0, utterances_per_speaker_emotion=PER_CLASS, progress=False
+    )
+    assert again == corpora
+    assert all(os.path.getmtime(os.path.join(root, p)) == t
+               for p, t in mtimes.items())  # fmt: skip
+    with pytest.raises(ValueError, match="synthetic_stamp.json"):
+        generate_synthetic_corpora(root, seed=1, progress=False)
+
+
+def test_bad_arguments_are_named(tmp_path):
+    with pytest.raises(ValueError, match="utterances_per_speaker_emotion"):
+        generate_synthetic_corpora(
+            str(tmp_path), utterances_per_speaker_emotion=0
+        )
+    with pytest.raises(ValueError, match="duration_range"):
+        generate_synthetic_corpora(str(tmp_path), duration_range=(2.0, 1.0))
+    with pytest.raises(ValueError, match="gender"):
+        make_speaker_voice("X", np.random.default_rng(0))
+
+
+def test_synthesize_utterance_length_and_range():
+    voice = make_speaker_voice("F", np.random.default_rng(3))
+    for emotion, profile in EMOTION_PROFILES.items():
+        wav = synthesize_utterance(
+            profile, voice, 22050, 1.37, np.random.default_rng(4)
+        )
+        assert wav.dtype == np.float32, emotion
+        assert wav.shape == (round(1.37 * 22050),)
+        assert np.abs(wav).max() < 1.0
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Two shared cores: one thread is faster than contending for two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _mfcc_stats(path, mfcc):
+    """Mean and std over time of 20 MFCCs of a wav resampled to 16 kHz."""
+    wav, sample_rate = soundfile.read(path, dtype="float32")
+    signal = torch.from_numpy(wav)
+    if sample_rate != 16000:
+        signal = torchaudio.functional.resample(signal, sample_rate, 16000)
+    coefficients = mfcc(signal)
+    return torch.cat([coefficients.mean(1), coefficients.std(1)]).numpy()
+
+
+@pytest.fixture(scope="module")
+def features(corpora, iemocap_turns):
+    """MFCC statistics, emotion and speaker of every kept utterance."""
+    mfcc = torchaudio.transforms.MFCC(
+        16000, n_mfcc=20, melkwargs={"n_fft": 400, "hop_length": 160,
+                                     "n_mels": 40},
+    )  # fmt: skip
+    rows = {"iemocap": [], "casia": []}
+    with _one_torch_thread(), torch.no_grad():
+        for turn in iemocap_turns:
+            if turn["label"] in IEMOCAP_TO_CANONICAL:
+                rows["iemocap"].append((
+                    _mfcc_stats(_wav_of(corpora["iemocap"], turn), mfcc),
+                    IEMOCAP_TO_CANONICAL[turn["label"]],
+                    turn["session"] + turn["gender"],
+                ))  # fmt: skip
+        pattern = os.path.join(corpora["casia"], "*", "*", "*.wav")
+        for path in sorted(glob.glob(pattern)):
+            speaker, emotion = path.split(os.sep)[-3:-1]
+            rows["casia"].append((_mfcc_stats(path, mfcc), emotion, speaker))
+    return {
+        corpus: tuple(np.array(column) for column in zip(*corpus_rows))
+        for corpus, corpus_rows in rows.items()
+    }
+
+
+def _classifier():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+
+
+def test_iemocap_learnable_on_held_out_session(features):
+    x, y, speaker = features["iemocap"]
+    test = np.char.startswith(speaker.astype(str), "5")
+    model = _classifier().fit(x[~test], y[~test])
+    accuracy = np.mean(model.predict(x[test]) == y[test])
+    assert accuracy > 2 * (1 / 4)
+
+
+def test_casia_learnable_on_held_out_speaker(features):
+    x, y, speaker = features["casia"]
+    accuracies = []
+    for held_out in np.unique(speaker):
+        test = speaker == held_out
+        model = _classifier().fit(x[~test], y[~test])
+        accuracies.append(np.mean(model.predict(x[test]) == y[test]))
+    assert min(accuracies) > 1 / 6
+    assert np.mean(accuracies) > 2 * (1 / 6)
+
+
+@pytest.mark.parametrize("train,test", [("iemocap", "casia"),
+                                        ("casia", "iemocap")])  # fmt: skip
+def test_emotions_transfer_across_corpora(features, train, test):
+    def shared_part(corpus):
+        x, y, _ = features[corpus]
+        keep = np.isin(y, SHARED)
+        return x[keep], y[keep]
+
+    model = _classifier().fit(*shared_part(train))
+    x_test, y_test = shared_part(test)
+    assert np.mean(model.predict(x_test) == y_test) > 2 * (1 / len(SHARED))
+
+
+def test_real_readers_read_synthetic_corpora(corpora, tmp_path):
+    iemocap = pytest.importorskip("speechbrain_sercl.data.iemocap")
+    casia = pytest.importorskip("speechbrain_sercl.data.casia")
+    expected = {
+        "iemocap": (iemocap.prepare_iemocap, 10 * 4 * PER_CLASS, SHARED, 10),
+        "casia": (casia.prepare_casia, 4 * 6 * PER_CLASS, CASIA_EMOTIONS, 4),
+    }
+    for corpus, (prepare, count, emotions, speakers) in expected.items():
+        save_folder = str(tmp_path / corpus)
+        prepare(corpora[corpus], save_folder)
+        with open(os.path.join(save_folder, "manifest.json")) as handle:
+            manifest = json.load(handle)
+        assert len(manifest) == count, corpus
+        assert {e["emotion"] for e in manifest.values()} == set(emotions)
+        assert len({e["speaker"] for e in manifest.values()}) == speakers
