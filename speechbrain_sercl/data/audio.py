@@ -100,8 +100,15 @@ def _read(path):
     try:
         samples, sample_rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError) as error:
-        raise AudioError(f"{path}: unreadable audio ({error})") from error
+        raise _unreadable(path, error) from error
     return samples, sample_rate
+
+
+def _unreadable(path, error):
+    """The AudioError for a file that soundfile cannot open."""
+    # libsndfile's own words, without soundfile's repetition of the path.
+    problem = getattr(error, "error_string", None) or str(error)
+    return AudioError(f"{path}: unreadable audio ({problem})")
 
 
 def _check_positive(name, value):
@@ -220,7 +227,7 @@ def audio_duration(path):
     try:
         info = sf.info(path)
     except (sf.SoundFileError, RuntimeError) as error:
-        raise AudioError(f"{path}: unreadable audio ({error})") from error
+        raise _unreadable(path, error) from error
     return info.frames / info.samplerate
 
 
