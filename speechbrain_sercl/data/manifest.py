@@ -258,6 +258,104 @@ class PreparationReport:
         """Number of utterances in the manifest."""
         return sum(self.emotion_counts.values())
 
+    def summary(self, max_listed=10):
+        """A printable summary: the emotion x speaker table and the issues.
+
+        Arguments
+        ---------
+        max_listed : int
+            List at most this many skipped files and warnings each (all are
+            kept in the report file).
+
+        Returns
+        -------
+        str
+            Several lines of text.
+
+        Example
+        -------
+        >>> report = PreparationReport("c", "/m.json", {"sad": {"s1": 2}})
+        >>> print(report.summary())  # doctest: +NORMALIZE_WHITESPACE
+        c: 2 utterances, 0.00 hours (0 s), manifest /m.json
+        <BLANKLINE>
+        emotion  s1  total
+        sad       2      2
+        total     2      2
+        """
+        lines = [
+            f"{self.corpus}: {self.num_utterances} utterances, "
+            f"{self.hours:.2f} hours ({3600 * self.hours:.0f} s), "
+            f"manifest {self.manifest_path}"
+        ]
+        if self.reused:
+            lines.append("(kept: already prepared with the same options)")
+        lines += ["", *self._table_lines(), ""]
+        lines += _listing("skipped files", self.skipped, max_listed)
+        lines += _pairs("dropped labels", self.dropped_labels, " ")
+        lines += _pairs("mapped aliases", self.mapped_aliases, " -> ")
+        if self.missing:
+            lines.append(f"missing: {', '.join(self.missing)}")
+        if self.ignored:
+            lines.append(
+                f"ignored files: {len(self.ignored)} (macOS metadata, "
+                "non-wav files)"
+            )
+        lines += _listing("warnings", self.warnings, max_listed)
+        return "\n".join(lines).rstrip("\n")
+
+    def _table_lines(self):
+        """The emotion x speaker count table, with totals."""
+        speakers = list(self.speaker_counts)
+        header = ["emotion", *speakers, "total"]
+        rows = [
+            [emotion, *(by_speaker.get(s, 0) for s in speakers), total]
+            for (emotion, by_speaker), total in zip(
+                self.emotion_speaker_counts.items(),
+                self.emotion_counts.values(),
+            )
+        ]
+        rows.append(
+            ["total", *self.speaker_counts.values(), self.num_utterances]
+        )
+        widths = [
+            max(len(str(row[column])) for row in [header, *rows])
+            for column in range(len(header))
+        ]
+        return [
+            "  ".join(
+                str(cell).ljust(width)
+                if column == 0
+                else str(cell).rjust(width)
+                for column, (cell, width) in enumerate(zip(row, widths))
+            ).rstrip()
+            for row in [header, *rows]
+        ]
+
+
+def _listing(title, items, max_listed):
+    """Lines listing ``items`` (at most ``max_listed``) under a title."""
+    if not items:
+        return []
+    lines = [f"{title}: {len(items)}"]
+    for item in items[:max_listed]:
+        text = ": ".join(item) if isinstance(item, list) else item
+        lines.append(f"  {text}")
+    if len(items) > max_listed:
+        lines.append(
+            f"  ... and {len(items) - max_listed} more (see {REPORT_FILE})"
+        )
+    return lines
+
+
+def _pairs(title, mapping, separator):
+    """One line ``title: key<separator>value, ...``, or none if empty."""
+    if not mapping:
+        return []
+    pairs = ", ".join(
+        f"{key}{separator}{value}" for key, value in mapping.items()
+    )
+    return [f"{title}: {pairs}"]
+
 
 def canonical_emotion(label, aliases=None):
     """Map a corpus label to its canonical emotion name.
