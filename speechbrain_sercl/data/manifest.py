@@ -514,12 +514,14 @@ def load_prepared_report(save_folder, options):
     """
     saved_options = _read_json_or_none(os.path.join(save_folder, OPTIONS_FILE))
     saved_report = _read_json_or_none(os.path.join(save_folder, REPORT_FILE))
-    manifest_path = os.path.join(save_folder, MANIFEST_FILE)
-    if saved_options != options or saved_report is None:
+    manifest_path = os.path.join(os.path.abspath(save_folder), MANIFEST_FILE)
+    if saved_options != options or not os.path.isfile(manifest_path):
         return None
-    if not os.path.isfile(manifest_path):
+    try:
+        report = PreparationReport(**saved_report)
+    except TypeError:  # no report, or one written by another version
         return None
-    return replace(PreparationReport(**saved_report), reused=True)
+    return replace(report, manifest_path=manifest_path, reused=True)
 
 
 def prepare_manifest(scan, corpus, save_folder, options, validate=True):

@@ -166,6 +166,12 @@ def test_skips_when_prepared_with_the_same_options(tmp_path):
     assert os.stat(manifest_path).st_mtime_ns == before.st_mtime_ns
     assert second.mapped_aliases == first.mapped_aliases
 
+    (tmp_path / "save" / "prepare_report.json").write_text('{"old": 1}')
+    assert not prepare_casia(root, tmp_path / "save").reused
+    (tmp_path / "save" / "prepare_options.json").write_text("{truncated")
+    assert not prepare_casia(root, tmp_path / "save").reused
+    assert prepare_casia(root, tmp_path / "save").reused
+
     renamed = prepare_casia(root, tmp_path / "save", corpus_name="casia6")
     assert not renamed.reused
     assert os.stat(manifest_path).st_ino != before.st_ino
