@@ -13,6 +13,7 @@ import soundfile
 import torch
 import torchaudio
 
+from speechbrain_sercl.data.folds import load_or_create_folds
 from speechbrain_sercl.data.synthetic import (
     EMOTION_PROFILES,
     generate_synthetic_corpora,
@@ -290,7 +291,7 @@ def test_emotions_transfer_across_corpora(features, train, test):
     assert np.mean(model.predict(x_test) == y_test) > 2 * (1 / len(SHARED))
 
 
-def test_real_readers_read_synthetic_corpora(corpora, tmp_path):
+def test_real_readers_and_speaker_folds(corpora, tmp_path):
     iemocap = pytest.importorskip("speechbrain_sercl.data.iemocap")
     casia = pytest.importorskip("speechbrain_sercl.data.casia")
     expected = {
@@ -300,8 +301,15 @@ def test_real_readers_read_synthetic_corpora(corpora, tmp_path):
     for corpus, (prepare, count, emotions, speakers) in expected.items():
         save_folder = str(tmp_path / corpus)
         prepare(corpora[corpus], save_folder)
-        with open(os.path.join(save_folder, "manifest.json")) as handle:
+        manifest_path = os.path.join(save_folder, "manifest.json")
+        with open(manifest_path) as handle:
             manifest = json.load(handle)
         assert len(manifest) == count, corpus
         assert {e["emotion"] for e in manifest.values()} == set(emotions)
         assert len({e["speaker"] for e in manifest.values()}) == speakers
+        folds = load_or_create_folds(manifest_path, "speaker")
+        groups = {}
+        for utt_id, fold in folds.items():
+            groups.setdefault(fold, set()).add(manifest[utt_id]["session"])
+        assert len(groups) == (5 if corpus == "iemocap" else 4)
+        assert all(len(sessions) == 1 for sessions in groups.values())
