@@ -29,11 +29,14 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
+from speechbrain_sercl.data import prepare_corpus
+
 __all__ = [
     "CASIA_SPEAKERS",
     "EMOTION_PROFILES",
     "generate_synthetic_corpora",
     "make_speaker_voice",
+    "prepare_synthetic",
     "synthesize_utterance",
 ]
 
@@ -562,3 +565,61 @@ def generate_synthetic_corpora(
     bar.close()
     _write_stamp(stamp_path, parameters, complete=True)
     return paths
+
+
+def prepare_synthetic(
+    data_folder, save_folder, corpus, root, seed=0, **options
+):
+    """Generate the synthetic corpora (once) and prepare one of them.
+
+    The ``prepare`` function of the demo YAML: it calls
+    ``generate_synthetic_corpora(root, seed, **options)`` (reused when
+    already generated) and then the real reader of ``corpus``.
+
+    Arguments
+    ---------
+    data_folder : str
+        The corpus folder; must be where the generator puts ``corpus``
+        (``<root>/IEMOCAP_full_release`` or ``<root>/CASIA``).
+    save_folder : str
+        Where the reader writes the manifest.
+    corpus : str
+        ``"iemocap"`` or ``"casia"``.
+    root : str
+        The folder of the synthetic corpora.
+    seed : int
+        Seed of the synthetic corpora.
+    **options
+        Other arguments of ``generate_synthetic_corpora``.
+
+    Returns
+    -------
+    PreparationReport
+        The reader's report.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> casia = os.path.join(tmp.name, "data", "CASIA")
+    >>> save_folder = os.path.join(tmp.name, "prepared")
+    >>> _ = prepare_synthetic(
+    ...     casia, save_folder, "casia", os.path.join(tmp.name, "data"),
+    ...     utterances_per_speaker_emotion=1, progress=False,
+    ... )  # fmt: skip
+    >>> with open(os.path.join(save_folder, "manifest.json")) as handle:
+    ...     len(json.load(handle))
+    24
+    >>> tmp.cleanup()
+    """
+    paths = generate_synthetic_corpora(root, seed=seed, **options)
+    if corpus not in paths:
+        raise ValueError(
+            f"corpus must be one of {sorted(paths)}, got {corpus!r}"
+        )
+    if os.path.abspath(data_folder) != os.path.abspath(paths[corpus]):
+        raise ValueError(
+            f"data_folder {data_folder} is not where the synthetic {corpus} "
+            f"corpus is generated ({paths[corpus]})"
+        )
+    return prepare_corpus(corpus, data_folder, save_folder)

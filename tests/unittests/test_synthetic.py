@@ -18,6 +18,7 @@ from speechbrain_sercl.data.synthetic import (
     EMOTION_PROFILES,
     generate_synthetic_corpora,
     make_speaker_voice,
+    prepare_synthetic,
     synthesize_utterance,
 )
 
@@ -313,3 +314,20 @@ def test_real_readers_and_speaker_folds(corpora, tmp_path):
             groups.setdefault(fold, set()).add(manifest[utt_id]["session"])
         assert len(groups) == (5 if corpus == "iemocap" else 4)
         assert all(len(sessions) == 1 for sessions in groups.values())
+
+
+def test_prepare_synthetic_reuses_corpora_and_checks_folder(corpora, tmp_path):
+    root = os.path.dirname(corpora["casia"])
+    options = {"utterances_per_speaker_emotion": PER_CLASS, "progress": False}
+    save_folder = str(tmp_path / "casia")
+    prepare_synthetic(corpora["casia"], save_folder, "casia", root, **options)
+    with open(os.path.join(save_folder, "manifest.json")) as handle:
+        manifest = json.load(handle)
+    assert len(manifest) == 4 * 6 * PER_CLASS
+    assert all(e["wav"].startswith(corpora["casia"]) for e in manifest.values())
+    with pytest.raises(ValueError, match="data_folder .* is not where"):
+        prepare_synthetic(
+            corpora["iemocap"], save_folder, "casia", root, **options
+        )
+    with pytest.raises(ValueError, match="corpus must be one of"):
+        prepare_synthetic(corpora["casia"], save_folder, "msp", root, **options)
