@@ -449,7 +449,7 @@ def _manifest_problems(stored, manifest):
 
 
 def _group_problems(stored, manifest):
-    """Speaker folds whose groups the current manifest splits or merges."""
+    """Sessions or speakers that the manifest now spreads over two folds."""
     problems = []
     keys = stored.get("group_by") or {}
     for corpus, utt_ids in _ids_by_corpus(manifest).items():
