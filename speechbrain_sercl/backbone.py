@@ -52,6 +52,7 @@ import tempfile
 
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 from speechbrain.integrations.huggingface.hubert import HuBERT
 from speechbrain.integrations.huggingface.wavlm import WavLM
 from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
@@ -205,19 +206,20 @@ def materialise_tiny_model(name, folder, seed=0):
     )
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tiny-", dir=parent)
-    try:
-        model.save_pretrained(staging)
-        extractor.save_pretrained(staging)
-        if os.path.isdir(folder):
-            os.rmdir(folder)
-        os.replace(staging, folder)
-    except OSError:
+    # Every DDP process builds the YAML's objects: one writes, the others
+    # wait for it and reuse its folder.
+    with FileLock(f"{os.path.abspath(folder)}.lock"):
         if os.path.isdir(folder) and not _missing_files(folder):
-            return folder  # another process finished first
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            return folder
+        staging = tempfile.mkdtemp(prefix=".tiny-", dir=parent)
+        try:
+            model.save_pretrained(staging)
+            extractor.save_pretrained(staging)
+            if os.path.isdir(folder):
+                os.rmdir(folder)
+            os.replace(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 
