@@ -1,0 +1,365 @@
+"""The SpeechBrain ``Brain`` classes of the method.
+
+* :class:`ContrastiveBrain`: stage 1, supervised contrastive fine-tuning of
+  the transformer and the attention pooling on cross-corpus batches;
+* :class:`ClassifierBrain`: stage 2, a frozen speech model (eval mode) under
+  a trained pooling and emotion classifier, per corpus;
+* :class:`FineTuneBrain`: the "FT" baseline, plain cross-entropy
+  fine-tuning of the transformer, pooling and classifier, per corpus.
+
+Every Brain enforces its freeze policy on the speech model (module
+``ssl``, a :class:`speechbrain_sercl.backbone.SSLBackbone`) whatever the
+YAML says, applies its epoch-wise learning-rate schedule to parameter groups
+whose relative rates come from ``hparams.lr_scales`` (the transformer runs
+at 0.4x), and saves a checkpoint at the end of every training epoch (and
+mid-epoch with SpeechBrain's ``--ckpt_interval_steps`` /
+``--ckpt_interval_minutes``), so a killed run resumes where it stopped.
+
+Expected hparams: ``lr_schedule`` (a
+:class:`~speechbrain_sercl.schedulers.MultiStepScheduler`), ``lr_scales``
+(module name -> rate multiplier), ``train_logger``, and optionally
+``train_crop`` (an :class:`~speechbrain_sercl.data.pipeline.EpochCrop`);
+``contrastive_loss`` for stage 1; ``output_folder`` for test reports.
+
+Authors
+ * speechbrain-sercl developers
+"""
+
+import json
+import math
+import os
+
+import speechbrain as sb
+import torch
+from speechbrain.utils.checkpoints import (
+    mark_as_loader,
+    mark_as_saver,
+    register_checkpoint_hooks,
+)
+from speechbrain.utils.distributed import if_main_process
+
+from speechbrain_sercl.losses import positive_mask_from_labels
+from speechbrain_sercl.metrics import EmotionMetricStats
+from speechbrain_sercl.schedulers import set_learning_rate
+
+__all__ = [
+    "ClassifierBrain",
+    "ContrastiveBrain",
+    "EmotionBrain",
+    "FineTuneBrain",
+    "parameter_groups",
+    "unwrap",
+]
+
+
+def unwrap(module):
+    """Return the module inside a DDP / DataParallel wrapper, if any.
+
+    Arguments
+    ---------
+    module : torch.nn.Module
+        A module, wrapped or not.
+
+    Returns
+    -------
+    torch.nn.Module
+        The bare module.
+
+    Example
+    -------
+    >>> linear = torch.nn.Linear(2, 2)
+    >>> unwrap(torch.nn.DataParallel(linear)) is linear
+    True
+    """
+    wrappers = (
+        torch.nn.parallel.DistributedDataParallel,
+        torch.nn.DataParallel,
+    )
+    return module.module if isinstance(module, wrappers) else module
+
+
+def parameter_groups(modules, lr_scales):
+    """One optimizer group per module that has trainable parameters.
+
+    Arguments
+    ---------
+    modules : torch.nn.ModuleDict
+        The Brain's modules.
+    lr_scales : dict
+        Module name -> multiplier of the base rate (default 1).
+
+    Returns
+    -------
+    list of dict
+        Groups with ``params``, ``lr_scale`` and ``name``.
+
+    Example
+    -------
+    >>> modules = torch.nn.ModuleDict(
+    ...     {"ssl": torch.nn.Linear(2, 2), "pooling": torch.nn.Linear(2, 1)}
+    ... )
+    >>> modules["pooling"].requires_grad_(False)
+    Linear(in_features=2, out_features=1, bias=True)
+    >>> [
+    ...     (g["name"], g["lr_scale"])
+    ...     for g in parameter_groups(modules, {"ssl": 0.4})
+    ... ]
+    [('ssl', 0.4)]
+    """
+    unknown = set(lr_scales) - set(modules.keys())
+    if unknown:
+        raise KeyError(
+            f"lr_scales names modules the Brain lacks: {sorted(unknown)}"
+        )
+    groups = []
+    for name, module in modules.items():
+        params = [p for p in module.parameters() if p.requires_grad]
+        if params:
+            scale = float(lr_scales.get(name, 1.0))
+            groups.append({"params": params, "lr_scale": scale, "name": name})
+    return groups
+
+
+@register_checkpoint_hooks
+class EmotionBrain(sb.Brain):
+    """What the three Brains share: freeze policy, rates, logs, checkpoints.
+
+    Subclasses set ``STAGE`` (the :class:`SSLBackbone` freeze policy) and
+    implement ``compute_forward`` / ``compute_objectives``. Running means
+    of extra statistics (``self.stage_stats``) are checkpointed with the
+    Brain, so they survive a mid-epoch resume.
+    """
+
+    STAGE = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.modules.ssl.set_stage(self.STAGE)
+        self.stage_stats = {}
+        self.stats_count = {}
+        self.learning_rate = None
+
+    def init_optimizers(self):
+        """Adam (or ``opt_class``) over per-module parameter groups."""
+        groups = parameter_groups(self.modules, self.hparams.lr_scales)
+        self.optimizer = self.opt_class(groups)
+        self.optimizers_dict = {"opt_class": self.optimizer}
+        if self.checkpointer is not None:
+            self.checkpointer.add_recoverable("optimizer", self.optimizer)
+
+    def make_dataloader(self, dataset, stage, **loader_kwargs):
+        """Keep a handle on a custom batch sampler so it gets ``set_epoch``.
+
+        SpeechBrain calls ``set_epoch`` only on the samplers it wraps itself
+        (DDP); a ``batch_sampler`` passed in a single process would
+        otherwise repeat the same batches every epoch.
+        """
+        loader = super().make_dataloader(dataset, stage, **loader_kwargs)
+        if stage == sb.Stage.TRAIN and self.train_sampler is None:
+            self.train_sampler = loader_kwargs.get("batch_sampler")
+        return loader
+
+    def on_stage_start(self, stage, epoch=None):
+        """Set this epoch's learning rate and crops; reset statistics."""
+        self.stage_stats = {}
+        self.stats_count = {}
+        if stage == sb.Stage.TRAIN:
+            self.learning_rate = self.hparams.lr_schedule.value(epoch)
+            set_learning_rate(self.optimizer, self.learning_rate)
+            crop = getattr(self.hparams, "train_crop", None)
+            if crop is not None:
+                crop.set_epoch(epoch)
+
+    def accumulate_stats(self, **values):
+        """Add one batch's values to the running means of this stage.
+
+        Non-finite values (e.g. a similarity that a batch cannot define)
+        are left out of their mean.
+
+        Arguments
+        ---------
+        **values : float
+            Named statistics of the batch.
+        """
+        for name, value in values.items():
+            value = float(value)
+            if not math.isfinite(value):
+                continue
+            count = self.stats_count.get(name, 0) + 1
+            mean = self.stage_stats.get(name, 0.0)
+            self.stage_stats[name] = mean + (value - mean) / count
+            self.stats_count[name] = count
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log the epoch and save a checkpoint after training."""
+        if stage != sb.Stage.TRAIN:
+            return
+        stats = {"loss": stage_loss, **self.stage_stats}
+        self.hparams.train_logger.log_stats(
+            stats_meta={"epoch": epoch, "lr": self.learning_rate},
+            train_stats=stats,
+        )
+        # SpeechBrain resets these right after this hook; resetting them
+        # first makes the checkpoint resume at the start of the next epoch
+        # (and keeps a later evaluate() from averaging over stale steps).
+        self.step, self.avg_train_loss = 0, 0.0
+        if self.checkpointer is not None:
+            self.checkpointer.save_and_keep_only(
+                meta={"epoch": epoch, "loss": stage_loss}, num_to_keep=1
+            )
+
+    @mark_as_saver
+    def _save(self, path):
+        super()._save(path)
+        with open(f"{path}.stats.json", "w", encoding="utf-8") as out:
+            json.dump({"means": self.stage_stats, "n": self.stats_count}, out)
+
+    @mark_as_loader
+    def _recover(self, path, end_of_epoch):
+        super()._recover(path, end_of_epoch)
+        stats_path = f"{path}.stats.json"
+        if os.path.exists(stats_path):
+            with open(stats_path, encoding="utf-8") as stats_file:
+                saved = json.load(stats_file)
+            self.stage_stats, self.stats_count = saved["means"], saved["n"]
+
+
+class ContrastiveBrain(EmotionBrain):
+    """Stage 1: contrastive fine-tuning on cross-corpus batches.
+
+    Batches come from
+    :class:`~speechbrain_sercl.sampler.CrossCorpusBatchSampler`, positives
+    first: the batch's emotion is the emotion of its first utterance, which
+    stays true when DDP hands whole batches to different processes. Logs
+    each loss term and the mean positive / negative cosine similarities.
+    Modules: ``ssl`` and ``pooling``.
+    """
+
+    STAGE = "contrastive"
+
+    def compute_forward(self, batch, stage):
+        """Pooled embeddings of the batch."""
+        batch = batch.to(self.device)
+        wavs, lengths = batch.sig
+        hidden_states = self.modules.ssl(wavs, lengths)
+        return self.modules.pooling(hidden_states, lengths)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Contrastive + cosine-margin loss against the batch's emotion."""
+        positives = positive_mask_from_labels(batch.emotion, batch.emotion[0])
+        terms = self.hparams.contrastive_loss(
+            predictions, positives.to(predictions.device)
+        )
+        self.accumulate_stats(
+            contrastive=terms.contrastive.item(),
+            margin=terms.margin.item(),
+            positive_similarity=terms.positive_similarity.item(),
+            negative_similarity=terms.negative_similarity.item(),
+        )
+        return terms.total
+
+    def save_encoder(self, folder):
+        """Write the stage-1 speech model and pooling for stage 2.
+
+        Writes ``ssl.ckpt`` and ``pooling.ckpt`` (state dicts, the format
+        SpeechBrain's ``Pretrainer`` loads) on the main process only.
+
+        Arguments
+        ---------
+        folder : str
+            Where to write.
+        """
+        if not if_main_process():
+            return
+        os.makedirs(folder, exist_ok=True)
+        for name in ("ssl", "pooling"):
+            state = unwrap(self.modules[name]).state_dict()
+            torch.save(state, os.path.join(folder, f"{name}.ckpt"))
+
+
+class ClassifierBrain(EmotionBrain):
+    """Stage 2: frozen speech model, trained pooling + emotion classifier.
+
+    Modules: ``ssl`` (kept in eval mode, no gradients), ``pooling`` and
+    ``classifier``. Targets come from ``emotion_encoded``. The test stage
+    writes ``test_metrics.json`` (UA, WA, macro-F1, confusion matrix, class
+    names) into ``hparams.output_folder``.
+    """
+
+    STAGE = "classifier"
+
+    def compute_forward(self, batch, stage):
+        """Log-probabilities over the corpus's emotions."""
+        batch = batch.to(self.device)
+        wavs, lengths = batch.sig
+        hidden_states = self.modules.ssl(wavs, lengths)
+        embeddings = self.modules.pooling(hidden_states, lengths)
+        return self.modules.classifier(embeddings)
+
+    def compute_objectives(self, predictions, batch, stage):
+        """Negative log-likelihood; collects predictions outside training."""
+        targets = batch.emotion_encoded.data.reshape(-1)
+        loss = torch.nn.functional.nll_loss(predictions.float(), targets)
+        if stage != sb.Stage.TRAIN:
+            self.metrics.append(batch.id, predictions.detach(), targets)
+        return loss
+
+    def on_stage_start(self, stage, epoch=None):
+        """Start a fresh metric accumulator for validation and test."""
+        super().on_stage_start(stage, epoch)
+        if stage != sb.Stage.TRAIN:
+            self.metrics = EmotionMetricStats(
+                n_classes=len(self.hparams.label_encoder)
+            )
+
+    def on_stage_end(self, stage, stage_loss, epoch=None):
+        """Log; after the test, write the metrics report."""
+        super().on_stage_end(stage, stage_loss, epoch)
+        if stage == sb.Stage.TRAIN:
+            return
+        summary = self.metrics.summarize()
+        scores = {key: summary[key] for key in ("UA", "WA", "macro_F1")}
+        if stage == sb.Stage.VALID:
+            self.hparams.train_logger.log_stats(
+                stats_meta={"epoch": epoch},
+                valid_stats={"loss": stage_loss, **scores},
+            )
+            return
+        self.hparams.train_logger.log_stats(
+            stats_meta={"Epoch loaded": self.hparams.epoch_counter.current},
+            test_stats={"loss": stage_loss, **scores},
+        )
+        if if_main_process():
+            self.write_test_report(summary)
+
+    def write_test_report(self, summary):
+        """Write ``test_metrics.json`` in the output folder.
+
+        Arguments
+        ---------
+        summary : dict
+            ``EmotionMetricStats.summarize()``.
+        """
+        encoder = self.hparams.label_encoder
+        report = {
+            "UA": summary["UA"],
+            "WA": summary["WA"],
+            "macro_F1": summary["macro_F1"],
+            "confusion": [list(map(int, row)) for row in summary["confusion"]],
+            "classes": [encoder.ind2lab[i] for i in range(len(encoder))],
+        }
+        path = os.path.join(self.hparams.output_folder, "test_metrics.json")
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=2)
+
+
+class FineTuneBrain(ClassifierBrain):
+    """The FT baseline: cross-entropy fine-tuning of the transformer too.
+
+    Same modules and outputs as :class:`ClassifierBrain`, but the speech
+    model follows the ``finetune`` policy (transformer trainable, CNN and
+    feature projection frozen) and joins the optimizer at its
+    ``lr_scales["ssl"]`` rate.
+    """
+
+    STAGE = "finetune"
