@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Stage 2 and the FT baseline: an emotion classifier for one corpus.
+
+With a ``classifier_*.yaml`` (``ClassifierBrain``) the speech model of
+stage 1 is loaded from ``stage1_folder``, frozen and kept in eval mode,
+and only the attention pooling and the classifier (768 -> 256 -> ReLU ->
+classes) are trained. With a ``finetune_*.yaml`` (``FineTuneBrain``) the
+transformer is fine-tuned too, from the pre-trained model: the paper's "FT"
+baseline. Both train on the training part of the run's fold and write
+``test_metrics.json`` (UA, WA, macro-F1, confusion matrix) for its test
+part.
+
+To run (from the repository root):
+    python recipes/CrossCorpus/train_classifier.py \\
+        recipes/IEMOCAP/classifier_wavlm.yaml \\
+        --data_folder=/data/IEMOCAP_full_release --fold=0
+    python recipes/CrossCorpus/train_classifier.py \\
+        recipes/CASIA/finetune_wavlm.yaml --data_folder=/data/CASIA --fold=0
+
+Authors
+ * speechbrain-sercl developers
+"""
+
+import os
+import sys
+
+import speechbrain as sb
+import torch
+from hyperpyyaml import load_hyperpyyaml
+from speechbrain.utils.distributed import run_on_main
+
+from speechbrain_sercl.data.pipeline import make_dataset, make_label_encoder
+from speechbrain_sercl.experiment import load_fold_split, prepare_corpora
+
+
+def dataio_prep(hparams):
+    """Training and test sets of this run's fold, and the label encoder."""
+    corpus = hparams["corpus"]
+    split = load_fold_split(
+        hparams["corpora"],
+        hparams["prepared_folder"],
+        hparams["protocol"],
+        hparams["n_folds"],
+        hparams["fold_seed"],
+        hparams["fold"],
+        hparams["output_folder"],
+    )
+    emotions = [split.manifest[utt]["emotion"] for utt in split.train(corpus)]
+    label_encoder = make_label_encoder(
+        emotions, os.path.join(hparams["save_folder"], "label_encoder.txt")
+    )
+    if len(label_encoder) != hparams["n_classes"]:
+        raise ValueError(
+            f"{corpus}: the training data has {len(label_encoder)} emotions "
+            f"({list(label_encoder.lab2ind)}) but n_classes is "
+            f"{hparams['n_classes']}"
+        )
+    train_data = make_dataset(
+        split.manifest,
+        split.train(corpus),
+        crop=hparams["train_crop"],
+        label_encoder=label_encoder,
+    )
+    test_data = make_dataset(
+        split.manifest,
+        split.test(corpus),
+        max_seconds=hparams["test_max_seconds"],
+        label_encoder=label_encoder,
+    )
+    return train_data, test_data, label_encoder
+
+
+if __name__ == "__main__":
+    hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+
+    run_on_main(
+        prepare_corpora,
+        kwargs={
+            "corpora": hparams["corpora"],
+            "prepared_folder": hparams["prepared_folder"],
+            "protocol": hparams["protocol"],
+            "n_folds": hparams["n_folds"],
+            "fold_seed": hparams["fold_seed"],
+        },
+    )
+    train_data, test_data, hparams["label_encoder"] = dataio_prep(hparams)
+
+    # Stage 2 starts from the stage-1 speech model and pooling.
+    if hparams["stage1_folder"]:
+        run_on_main(hparams["pretrainer"].collect_files)
+        hparams["pretrainer"].load_collected()
+
+    emotion_brain = hparams["brain_class"](
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+    )
+    loader_kwargs = {
+        "batch_size": hparams["batch_size"],
+        "num_workers": hparams["num_workers"],
+    }
+    emotion_brain.fit(
+        emotion_brain.hparams.epoch_counter,
+        train_data,
+        train_loader_kwargs={
+            **loader_kwargs,
+            "shuffle": True,
+            "generator": torch.Generator().manual_seed(hparams["seed"]),
+        },
+    )
+    emotion_brain.evaluate(test_data, test_loader_kwargs=loader_kwargs)
