@@ -11,11 +11,16 @@ Example
 
 import argparse
 import inspect
+import os
 import sys
 
 from speechbrain_sercl import __version__
 from speechbrain_sercl.data import PREPARERS, prepare_corpus
 from speechbrain_sercl.data.manifest import PreparationError
+from speechbrain_sercl.protocol import METHODS, REPOSITORY, ProtocolRunner
+from speechbrain_sercl.report import collect_results, write_results
+
+DEMO_HPARAMS = REPOSITORY / "hparams" / "demo.yaml"
 
 
 def build_parser():
@@ -44,6 +49,8 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     _add_prepare_parser(subparsers)
+    _add_folds_parser(subparsers)
+    _add_demo_parser(subparsers)
     return parser
 
 
@@ -112,6 +119,97 @@ def _run_prepare(args):
     return 0
 
 
+def _add_folds_parser(subparsers):
+    """Add ``sercl folds HPARAMS [run options and overrides]``."""
+    parser = subparsers.add_parser(
+        "folds",
+        help="run the whole cross-validation protocol",
+        allow_abbrev=False,
+        description=(
+            "For every run: stage 1 on the training parts of the fold, then "
+            "stage 2 and the FT baseline per corpus, tested on the test "
+            "part; then results.md / results.json. Finished steps are "
+            "skipped. Other options are SpeechBrain run options (--device, "
+            "--precision, ...), passed to every step, or overrides of the "
+            "stage-1 YAML (--data_folder_iemocap=...)."
+        ),
+    )
+    parser.add_argument(
+        "hparams", help="the stage-1 YAML, e.g. hparams/wavlm.yaml"
+    )
+    _add_runner_options(parser)
+    parser.set_defaults(func=_run_folds, extra_arguments=True)
+
+
+def _add_runner_options(parser):
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        default=list(METHODS),
+        help="what runs after stage 1 (default: both)",
+    )
+    parser.add_argument(
+        "--runs", nargs="+", type=int, help="only these runs (default: all)"
+    )
+    parser.add_argument(
+        "--launcher",
+        help='prefix of every step, e.g. "torchrun --nproc_per_node=4"',
+    )
+
+
+def _add_demo_parser(subparsers):
+    """Add ``sercl demo``: the protocol on the embedded synthetic data."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="run the whole protocol on the embedded synthetic corpora",
+        allow_abbrev=False,
+        description=(
+            "Generate two small synthetic corpora in the IEMOCAP and CASIA "
+            "layouts and run `sercl folds hparams/demo.yaml` on them (tiny "
+            "WavLM, CPU, minutes)."
+        ),
+    )
+    parser.add_argument(
+        "--output", default="results/demo", help="where everything goes"
+    )
+    _add_runner_options(parser)
+    parser.set_defaults(func=_run_demo, extra_arguments=True)
+
+
+def _run_folds(args):
+    """Run the protocol of a stage-1 YAML and report; return the status."""
+    runner = ProtocolRunner(
+        args.hparams,
+        args.arguments,
+        methods=args.methods,
+        launcher=args.launcher,
+        folds=args.runs,
+    )
+    runner.run()
+    protocol_folder = os.path.join(
+        runner.experiment_folder, str(runner.config["protocol"])
+    )
+    written = write_results(collect_results(protocol_folder), protocol_folder)
+    with open(written[1], encoding="utf-8") as markdown:
+        print(markdown.read())
+    print("Wrote:")
+    for path in [runner.experiment_folder, *written]:
+        print(f"  {path}")
+    return 0
+
+
+def _run_demo(args):
+    """``sercl folds hparams/demo.yaml`` into ``--output``."""
+    args.hparams = str(DEMO_HPARAMS)
+    args.arguments = [
+        f"--experiment_folder={args.output}",
+        f"--demo_data_folder={os.path.join(args.output, 'data')}",
+        *args.arguments,
+    ]
+    return _run_folds(args)
+
+
 def main(argv=None):
     """Run the ``sercl`` command line.
 
@@ -126,7 +224,10 @@ def main(argv=None):
         The exit status.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "extra_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.arguments = extra
     return args.func(args) or 0
 
 
