@@ -180,8 +180,8 @@ class CorpusScan:
         self.skipped.append([str(path), reason])
 
     def warn(self, message):
-        """Record (and log) a recoverable oddity."""
-        logger.warning(message)
+        """Record a recoverable oddity (logged once per corpus, in total)."""
+        logger.debug(message)
         self.warnings.append(message)
 
     def drop(self, label):
@@ -639,6 +639,14 @@ def _make_report(scan, corpus, save_folder, manifest):
         if emotion in table
     }
     seconds = sum(entry["duration"] for entry in manifest.values())
+    if scan.warnings:
+        logger.warning(
+            "%s: %d warnings, e.g. %s (all in %s)",
+            corpus,
+            len(scan.warnings),
+            scan.warnings[0],
+            os.path.join(save_folder, REPORT_FILE),
+        )
     return PreparationReport(
         corpus=corpus,
         manifest_path=os.path.join(os.path.abspath(save_folder), MANIFEST_FILE),
