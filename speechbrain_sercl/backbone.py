@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from filelock import FileLock
 from speechbrain.integrations.huggingface.hubert import HuBERT
 from speechbrain.integrations.huggingface.wavlm import WavLM
+from speechbrain.utils.distributed import run_on_main
 from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
 
 __all__ = [
@@ -206,8 +207,7 @@ def materialise_tiny_model(name, folder, seed=0):
     )
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
-    # Every DDP process builds the YAML's objects: one writes, the others
-    # wait for it and reuse its folder.
+    # Separate runs may share the folder: one writes, the others reuse it.
     with FileLock(f"{os.path.abspath(folder)}.lock"):
         if os.path.isdir(folder) and not _missing_files(folder):
             return folder
@@ -260,7 +260,10 @@ def resolve_source(source, save_path):
     source = os.fspath(source)
     if source in TINY_MODELS:
         folder = os.path.join(os.fspath(save_path), source)
-        return materialise_tiny_model(source, folder)
+        # Under DDP transformers writes weights on rank 0 only: the main
+        # process writes the folder, the others wait for it.
+        run_on_main(materialise_tiny_model, args=[source, folder])
+        return folder
     if os.path.exists(source):
         if not os.path.isdir(source):
             raise ValueError(

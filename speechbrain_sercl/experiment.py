@@ -14,10 +14,14 @@ Authors
 import json
 import os
 
+from speechbrain.utils.distributed import run_on_main
+
 from speechbrain_sercl.data.folds import load_or_create_folds, run_split
 from speechbrain_sercl.data.pipeline import load_manifests
 
-__all__ = ["FoldSplit", "load_fold_split", "prepare_corpora"]
+__all__ = ["FoldSplit", "load_fold_split", "prepare_corpora", "prepare_run"]
+
+FOLD_SPLIT = "fold_split.json"
 
 
 def prepare_corpora(corpora, prepared_folder, protocol, n_folds, fold_seed):
@@ -144,9 +148,44 @@ def load_fold_split(
         )
         train_ids[name], test_ids[name] = run_split(folds, fold)
     split = FoldSplit(load_manifests(paths), train_ids, test_ids)
-    split.write(os.path.join(output_folder, "fold_split.json"))
+    run_on_main(split.write, args=[os.path.join(output_folder, FOLD_SPLIT)])
     return split
 
 
 def _manifest_path(prepared_folder, name):
     return os.path.join(prepared_folder, name, "manifest.json")
+
+
+def prepare_run(hparams):
+    """Prepare the recipe's corpora (main process) and load its fold split.
+
+    Arguments
+    ---------
+    hparams : dict
+        The recipe's hparams: ``corpora``, ``prepared_folder``,
+        ``protocol``, ``n_folds``, ``fold_seed``, ``fold``,
+        ``output_folder``.
+
+    Returns
+    -------
+    FoldSplit
+        Manifest and ids of this run.
+    """
+    protocol = {
+        key: hparams[key] for key in ("protocol", "n_folds", "fold_seed")
+    }
+    run_on_main(
+        prepare_corpora,
+        kwargs={
+            "corpora": hparams["corpora"],
+            "prepared_folder": hparams["prepared_folder"],
+            **protocol,
+        },
+    )
+    return load_fold_split(
+        hparams["corpora"],
+        hparams["prepared_folder"],
+        fold=hparams["fold"],
+        output_folder=hparams["output_folder"],
+        **protocol,
+    )

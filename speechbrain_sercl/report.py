@@ -124,7 +124,11 @@ def write_results(results, folder):
     with open(markdown_path, "w", encoding="utf-8") as out:
         out.write(results_markdown(results))
     plots = [
-        plot_confusion(summary, os.path.join(folder, f"{corpus}_{method}.png"))
+        plot_confusion(
+            summary,
+            os.path.join(folder, f"{corpus}_{method}.png"),
+            title=f"{corpus}, {METHOD_NAMES[method]}",
+        )
         for corpus, methods in results.items()
         for method, summary in methods.items()
     ]
@@ -210,7 +214,7 @@ def _rows(results):
                 yield corpus, method, methods[method]
 
 
-def plot_confusion(summary, path):
+def plot_confusion(summary, path, title=""):
     """Plot a row-normalised confusion matrix (counts in the cells).
 
     Arguments
@@ -219,6 +223,8 @@ def plot_confusion(summary, path):
         One corpus/method entry of :func:`collect_results`.
     path : str
         The PNG to write.
+    title : str
+        What the matrix is of (the UA over all folds is appended).
 
     Returns
     -------
@@ -251,7 +257,10 @@ def plot_confusion(summary, path):
     axis.set_yticks(range(len(classes)), classes)
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
-    axis.set_title(f"UA {100 * summary['mean']['UA']:.1f}% (all folds)")
+    folds = len(summary["folds"])
+    axis.set_title(
+        f"{title}\nUA {100 * summary['mean']['UA']:.1f}% ({folds} folds)"
+    )
     figure.colorbar(image, ax=axis, label="recall")
     figure.tight_layout()
     figure.savefig(path, dpi=100)

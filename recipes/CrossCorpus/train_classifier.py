@@ -30,21 +30,12 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_sercl.data.pipeline import make_dataset, make_label_encoder
-from speechbrain_sercl.experiment import load_fold_split, prepare_corpora
+from speechbrain_sercl.experiment import prepare_run
 
 
-def dataio_prep(hparams):
+def dataio_prep(hparams, split):
     """Training and test sets of this run's fold, and the label encoder."""
     corpus = hparams["corpus"]
-    split = load_fold_split(
-        hparams["corpora"],
-        hparams["prepared_folder"],
-        hparams["protocol"],
-        hparams["n_folds"],
-        hparams["fold_seed"],
-        hparams["fold"],
-        hparams["output_folder"],
-    )
     emotions = [split.manifest[utt]["emotion"] for utt in split.train(corpus)]
     label_encoder = make_label_encoder(
         emotions, os.path.join(hparams["save_folder"], "label_encoder.txt")
@@ -82,17 +73,10 @@ if __name__ == "__main__":
         overrides=overrides,
     )
 
-    run_on_main(
-        prepare_corpora,
-        kwargs={
-            "corpora": hparams["corpora"],
-            "prepared_folder": hparams["prepared_folder"],
-            "protocol": hparams["protocol"],
-            "n_folds": hparams["n_folds"],
-            "fold_seed": hparams["fold_seed"],
-        },
+    split = prepare_run(hparams)
+    train_data, test_data, hparams["label_encoder"] = dataio_prep(
+        hparams, split
     )
-    train_data, test_data, hparams["label_encoder"] = dataio_prep(hparams)
 
     # Stage 2 starts from the stage-1 speech model and pooling.
     if hparams["stage1_folder"]:

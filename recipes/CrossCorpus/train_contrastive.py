@@ -28,29 +28,19 @@ import sys
 import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
-from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_sercl.brains import ContrastiveBrain
 from speechbrain_sercl.data.pipeline import make_dataset
-from speechbrain_sercl.experiment import load_fold_split, prepare_corpora
+from speechbrain_sercl.experiment import prepare_run
 from speechbrain_sercl.sampler import CrossCorpusBatchSampler
 
 
-def dataio_prep(hparams):
+def dataio_prep(hparams, split):
     """The training utterances of this run, all corpora together.
 
     Stage 1 of run i sees only the training parts of run i: the test fold
     of every corpus is left out (the split is written to the output folder).
     """
-    split = load_fold_split(
-        hparams["corpora"],
-        hparams["prepared_folder"],
-        hparams["protocol"],
-        hparams["n_folds"],
-        hparams["fold_seed"],
-        hparams["fold"],
-        hparams["output_folder"],
-    )
     train_data = make_dataset(
         split.manifest, split.train(), crop=hparams["train_crop"]
     )
@@ -76,17 +66,8 @@ if __name__ == "__main__":
         overrides=overrides,
     )
 
-    run_on_main(
-        prepare_corpora,
-        kwargs={
-            "corpora": hparams["corpora"],
-            "prepared_folder": hparams["prepared_folder"],
-            "protocol": hparams["protocol"],
-            "n_folds": hparams["n_folds"],
-            "fold_seed": hparams["fold_seed"],
-        },
-    )
-    train_data, sampler = dataio_prep(hparams)
+    split = prepare_run(hparams)
+    train_data, sampler = dataio_prep(hparams, split)
 
     contrastive_brain = ContrastiveBrain(
         modules=hparams["modules"],

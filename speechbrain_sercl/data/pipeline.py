@@ -150,17 +150,17 @@ def make_label_encoder(emotions, path=None):
     """
     classes = sorted(set(emotions))
     encoder = CategoricalEncoder()
-    if path is not None and encoder.load_if_possible(path):
-        saved = [encoder.ind2lab[i] for i in range(len(encoder))]
-        if saved != classes:
-            raise ValueError(
-                f"{path}: holds classes {saved} but the data has {classes}; "
-                "remove the file or the output folder to start afresh"
-            )
+    if path is None:
+        encoder.update_from_iterable(classes)
         return encoder
-    encoder.update_from_iterable(classes)
-    if path is not None:
-        encoder.save(path)
+    # Written by the main process only; every process then reads it.
+    encoder.load_or_create(path, from_iterables=[classes])
+    saved = [encoder.ind2lab[i] for i in range(len(encoder))]
+    if saved != classes:
+        raise ValueError(
+            f"{path}: holds classes {saved} but the data has {classes}; "
+            "remove the file or the output folder to start afresh"
+        )
     return encoder
 
 

@@ -144,9 +144,24 @@ def test_stage1_never_sees_test_utterances(data_folder, tmp_path):
         assert not test_ids & set(split[corpus]["train"])
 
 
-@pytest.mark.skipif(
+TORCHRUN = [
+    sys.executable,
+    "-m",
+    "torch.distributed.run",
+    "--standalone",
+    "--nproc_per_node=2",
+]
+needs_distributed = pytest.mark.skipif(
     not torch.distributed.is_available(), reason="torch.distributed missing"
 )
+
+
+def run_torchrun(command):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return run([*TORCHRUN, *command[1:]], env=env, timeout=600)
+
+
+@needs_distributed
 def test_stage1_runs_under_torchrun_with_two_cpu_processes(
     data_folder, tmp_path
 ):
@@ -157,16 +172,37 @@ def test_stage1_runs_under_torchrun_with_two_cpu_processes(
         "--number_of_epochs=1",
         "--distributed_backend=gloo",
     )
-    torchrun = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run([*torchrun, *command[1:]], env=env, timeout=600)
+    run_torchrun(command)
     state = encoder_state(experiment)
     assert not any(name.startswith("module.") for name in state["ssl"])
     log = last_log_line(experiment)
     assert log.startswith("epoch: 1") and "loss:" in log
+
+
+@needs_distributed
+@pytest.mark.parametrize("method", ["classifier", "finetune"])
+def test_downstream_brains_run_under_torchrun(data_folder, tmp_path, method):
+    """Frozen (stage 2) and trainable (FT) speech models under DDP."""
+    experiment = tmp_path / "ddp"
+    run(stage1_command(experiment, data_folder, "--number_of_epochs=1"))
+    command = [
+        sys.executable,
+        str(REPO / "recipes" / "CrossCorpus" / "train_classifier.py"),
+        str(REPO / "recipes" / "CASIA" / f"{method}_wavlm.yaml"),
+        f"--experiment_folder={experiment}",
+        f"--data_folder={data_folder / 'CASIA'}",
+        "--ssl_source=tiny-wavlm",
+        "--hidden_size=32",
+        f"--pretrained_folder={experiment / 'pretrained'}",
+        "--number_of_epochs=1",
+        "--batch_size=8",
+        "--crop_seconds=1.0",
+        "--num_workers=0",
+        "--distributed_backend=gloo",
+        "--noprogressbar",
+    ]
+    run_torchrun(command)
+    output = experiment / "paper" / "fold_0" / "casia" / method
+    metrics = json.loads((output / "test_metrics.json").read_text())
+    assert len(metrics["classes"]) == 6
+    assert sum(map(sum, metrics["confusion"])) > 0
