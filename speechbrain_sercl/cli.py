@@ -17,10 +17,8 @@ import sys
 from speechbrain_sercl import __version__
 from speechbrain_sercl.data import PREPARERS, prepare_corpus
 from speechbrain_sercl.data.manifest import PreparationError
-from speechbrain_sercl.protocol import METHODS, REPOSITORY, ProtocolRunner
+from speechbrain_sercl.protocol import METHODS, ProtocolRunner, find_repository
 from speechbrain_sercl.report import collect_results, write_results
-
-DEMO_HPARAMS = REPOSITORY / "hparams" / "demo.yaml"
 
 
 def build_parser():
@@ -201,7 +199,7 @@ def _run_folds(args):
 
 def _run_demo(args):
     """``sercl folds hparams/demo.yaml`` into ``--output``."""
-    args.hparams = str(DEMO_HPARAMS)
+    args.hparams = str(find_repository() / "hparams" / "demo.yaml")
     args.arguments = [
         f"--experiment_folder={args.output}",
         f"--demo_data_folder={os.path.join(args.output, 'data')}",

@@ -33,17 +33,39 @@ from speechbrain_sercl.data.folds import load_or_create_folds, n_folds_of
 
 __all__ = [
     "METHODS",
-    "REPOSITORY",
     "ProtocolRunner",
+    "find_repository",
     "read_config",
     "split_arguments",
 ]
 
 METHODS = ("classifier", "finetune")
-REPOSITORY = Path(__file__).resolve().parents[1]
-RECIPES = REPOSITORY / "recipes" / "CrossCorpus"
 ENCODER_FILE = "ssl.ckpt"
 METRICS_FILE = "test_metrics.json"
+
+
+def find_repository():
+    """The checkout whose recipes the runner runs.
+
+    The package's own checkout (editable install), else the current folder.
+
+    Returns
+    -------
+    pathlib.Path
+        A folder holding ``recipes/CrossCorpus``.
+
+    Example
+    -------
+    >>> (find_repository() / "recipes" / "CrossCorpus").is_dir()
+    True
+    """
+    for candidate in (Path(__file__).resolve().parents[1], Path.cwd()):
+        if (candidate / "recipes" / "CrossCorpus").is_dir():
+            return candidate
+    raise FileNotFoundError(
+        "the fold runner runs the recipes of a checkout of speechbrain-sercl: "
+        "run it from the root of a clone (no recipes/CrossCorpus here)"
+    )
 
 
 def split_arguments(arguments):
@@ -146,6 +168,7 @@ class ProtocolRunner:
         self.launcher = shlex.split(launcher) if launcher else [sys.executable]
         self.folds = folds
         self.config = read_config(hparams_file, self.overrides)
+        self.repository = find_repository()
 
     @property
     def experiment_folder(self):
@@ -195,7 +218,7 @@ class ProtocolRunner:
         config = read_config(self.hparams_file, self.overrides, fold)
         encoder_folder = config["encoder_folder"]
         self._step(
-            [RECIPES / "train_contrastive.py", self.hparams_file],
+            [self._recipe("train_contrastive.py"), self.hparams_file],
             self._override_arguments({**self.overrides, "fold": fold}),
             done=os.path.join(encoder_folder, ENCODER_FILE),
         )
@@ -209,7 +232,10 @@ class ProtocolRunner:
                 if method == "classifier":
                     downstream["stage1_folder"] = encoder_folder
                 self._step(
-                    [RECIPES / "train_classifier.py", method_files[method]],
+                    [
+                        self._recipe("train_classifier.py"),
+                        self._in_repository(method_files[method]),
+                    ],
                     self._override_arguments(downstream),
                     done=os.path.join(output, METRICS_FILE),
                 )
@@ -250,6 +276,13 @@ class ProtocolRunner:
         by_method = config.get("downstream_overrides") or {}
         overrides.update(dict(by_method.get(method) or {}))
         return overrides
+
+    def _recipe(self, script):
+        return self.repository / "recipes" / "CrossCorpus" / script
+
+    def _in_repository(self, path):
+        """A YAML path as given, or relative to the repository root."""
+        return path if os.path.exists(path) else self.repository / path
 
     def _override_arguments(self, overrides):
         return [f"--{key}={value}" for key, value in overrides.items()]
