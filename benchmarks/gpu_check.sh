@@ -2,7 +2,9 @@
 # GPU check: the three Brains on CUDA in bf16 and fp16, through SpeechBrain's
 # own run options (--device, --precision), on the embedded demo data with
 # the tiny WavLM. One short stage-1 epoch, then stage 2 from that encoder and
-# one FT epoch, per precision; prints the train logs and test metrics.
+# one FT epoch, per precision; prints the train logs and test metrics, then
+# times one stage-1 step in float32 and bf16, with and without gradient
+# checkpointing (benchmarks/bench_stage1_step.py).
 #
 #   bash benchmarks/gpu_check.sh [OUTPUT_FOLDER]
 #
@@ -48,4 +50,6 @@ for precision in ${PRECISIONS:-bf16 fp16}; do
     tail -n 2 "$experiment"/paper/fold_0/*/train_log.txt \
         "$experiment"/paper/fold_0/*/*/train_log.txt
 done
+echo "=== stage-1 step: float32 vs bf16, gradient checkpointing on/off ==="
+"$python" benchmarks/bench_stage1_step.py --device="$DEVICE"
 echo "GPU check passed"
