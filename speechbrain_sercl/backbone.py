@@ -180,8 +180,8 @@ def materialise_tiny_model(name, folder, seed=0):
 
     Example
     -------
-    >>> import os, tempfile
-    >>> folder = os.path.join(tempfile.mkdtemp(), "tiny-wavlm")
+    >>> import os
+    >>> folder = os.path.join(getfixture("tmp_path"), "tiny-wavlm")
     >>> path = materialise_tiny_model("tiny-wavlm", folder)
     >>> sorted(os.listdir(path))
     ['config.json', 'model.safetensors', 'preprocessor_config.json']
@@ -249,8 +249,8 @@ def resolve_source(source, save_path):
 
     Example
     -------
-    >>> import os, tempfile
-    >>> save_path = tempfile.mkdtemp()
+    >>> import os
+    >>> save_path = str(getfixture("tmp_path"))
     >>> resolve_source("microsoft/wavlm-base-plus", save_path)
     'microsoft/wavlm-base-plus'
     >>> folder = resolve_source("tiny-hubert", save_path)
@@ -381,8 +381,7 @@ class SSLBackbone(torch.nn.Module):
 
     Example
     -------
-    >>> import tempfile
-    >>> backbone = SSLBackbone("tiny-wavlm", tempfile.mkdtemp())
+    >>> backbone = SSLBackbone("tiny-wavlm", getfixture("tmp_path"))
     >>> hidden = backbone(torch.randn(2, 16000), torch.tensor([1.0, 0.5]))
     >>> hidden.shape == (2, 50, backbone.hidden_size)
     True
@@ -578,8 +577,7 @@ def encoder_parameters(backbone):
 
     Example
     -------
-    >>> import tempfile
-    >>> backbone = SSLBackbone("tiny-hubert", tempfile.mkdtemp())
+    >>> backbone = SSLBackbone("tiny-hubert", getfixture("tmp_path"))
     >>> params = encoder_parameters(backbone)
     >>> len(params) == len(trainable_parameter_names(backbone))
     True
