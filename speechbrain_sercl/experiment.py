@@ -142,7 +142,7 @@ def load_fold_split(
     names = list(corpora)
     paths = [_manifest_path(prepared_folder, name) for name in names]
     train_ids, test_ids = {}, {}
-    for name, path in zip(names, paths):
+    for name, path in zip(names, paths, strict=True):
         folds = load_or_create_folds(
             path, protocol, n_folds=n_folds, seed=fold_seed
         )

@@ -518,7 +518,9 @@ def _is_int(value):
 def _group_indices(corpora, emotions):
     """corpus -> emotion -> item indices, both levels in sorted order."""
     pools = {}
-    for index, (corpus, emotion) in enumerate(zip(corpora, emotions)):
+    for index, (corpus, emotion) in enumerate(
+        zip(corpora, emotions, strict=True)
+    ):
         pools.setdefault(corpus, {}).setdefault(emotion, []).append(index)
     return {
         corpus: dict(sorted(pools[corpus].items(), key=lambda kv: str(kv[0])))

@@ -312,6 +312,7 @@ class PreparationReport:
             for (emotion, by_speaker), total in zip(
                 self.emotion_speaker_counts.items(),
                 self.emotion_counts.values(),
+                strict=True,
             )
         ]
         rows.append(
@@ -326,7 +327,9 @@ class PreparationReport:
                 str(cell).ljust(width)
                 if column == 0
                 else str(cell).rjust(width)
-                for column, (cell, width) in enumerate(zip(row, widths))
+                for column, (cell, width) in enumerate(
+                    zip(row, widths, strict=True)
+                )
             ).rstrip()
             for row in [header, *rows]
         ]

@@ -55,7 +55,7 @@ PROFILE_FIELDS = (
     "level_db", "tilt", "jitter", "breath",
 )  # fmt: skip
 EMOTION_PROFILES = {
-    emotion: dict(zip(PROFILE_FIELDS, row))
+    emotion: dict(zip(PROFILE_FIELDS, row, strict=True))
     for emotion, row in {
         #          pitch slope  range tremor rate level  tilt jitter breath
         "neutral": (1.00, -0.10, 0.06, 0.00, 4.0, -32.0, 1.3, 0.005, 0.03),
@@ -390,7 +390,7 @@ def _annotation_block(job, start, end, rng):
     if label == "xxx":
         names = sorted({entry[2] for entry in IEMOCAP_LABELS.values()})
         categories = list(rng.choice(names, len(categories), replace=False))
-    for annotator, category in zip(IEMOCAP_ANNOTATORS, categories):
+    for annotator, category in zip(IEMOCAP_ANNOTATORS, categories, strict=True):
         lines.append(f"{annotator}:\t{category};\t()")
     for annotator in ("A-E3", "A-F1"):
         val, act, dom = (
@@ -408,7 +408,7 @@ def _turn_order(utt_id):
 def _write_emo_evaluations(root, jobs, durations, seed):
     """Write ``Session*/dialog/EmoEvaluation/<dialog>.txt`` for all dialogs."""
     by_dialog = {}
-    for job, duration in zip(jobs, durations):
+    for job, duration in zip(jobs, durations, strict=True):
         by_dialog.setdefault((job["session"], job["dialog"]), []).append(
             (job, duration)
         )

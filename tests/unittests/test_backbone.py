@@ -32,7 +32,9 @@ def save_path(tmp_path_factory):
 
 def _frames(num_samples, config):
     """Frame count of the CNN: floor((n - kernel) / stride) + 1 per layer."""
-    for kernel, stride in zip(config["conv_kernel"], config["conv_stride"]):
+    for kernel, stride in zip(
+        config["conv_kernel"], config["conv_stride"], strict=True
+    ):
         num_samples = (num_samples - kernel) // stride + 1
     return num_samples
 
@@ -56,7 +58,7 @@ def _waves(batch=2, num_samples=SAMPLE_RATE, seed=0):
 
 def test_tiny_models_are_small_wavlm_and_hubert():
     assert set(TINY_MODELS) == set(TINY_NAMES)
-    for name, kind in zip(TINY_NAMES, ["wavlm", "hubert"]):
+    for name, kind in zip(TINY_NAMES, ["wavlm", "hubert"], strict=True):
         config = TINY_MODELS[name]
         assert config["model_type"] == kind
         assert 32 <= config["hidden_size"] <= 64
@@ -420,5 +422,5 @@ def test_gradient_checkpointing_gives_the_same_gradients(save_path, name):
         backbone(_waves()).pow(2).mean().backward()
         gradients.append([p.grad for p in encoder_parameters(backbone)])
     assert len(gradients[0]) == len(gradients[1]) > 0
-    for plain, checkpointed in zip(*gradients):
+    for plain, checkpointed in zip(*gradients, strict=True):
         torch.testing.assert_close(checkpointed, plain)

@@ -59,7 +59,7 @@ def reference_margin(embeddings, mask, alpha, margin):
     positives = [i for i, m in enumerate(mask.tolist()) if m]
     negatives = [i for i, m in enumerate(mask.tolist()) if not m]
     half = len(positives) // 2
-    pairs = list(zip(positives[:half], positives[half : 2 * half]))
+    pairs = list(zip(positives[:half], positives[half : 2 * half], strict=True))
     alignment = sum(1 - cosine(z[x], z[y]) for x, y in pairs)
     alignment = alignment / len(pairs) if pairs else 0.0
     hinges = [
@@ -178,7 +178,7 @@ def test_low_precision_inputs_computed_in_float32(dtype):
     # The reference sees the same rounded inputs, in float64.
     expected = CrossCorpusContrastiveLoss()(low.double(), mask)
     output = CrossCorpusContrastiveLoss()(low, mask)
-    for value, reference in zip(output, expected):
+    for value, reference in zip(output, expected, strict=True):
         assert value.dtype == torch.float32
         assert torch.isfinite(value)
         assert math.isclose(value.item(), reference.item(), rel_tol=1e-5)

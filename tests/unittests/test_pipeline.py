@@ -36,7 +36,7 @@ def test_crop_depends_only_on_seed_epoch_and_id(manifest):
     dataset = make_dataset(manifest, list(manifest), crop=crop)
     forward = [dataset[i]["sig"] for i in range(3)]
     backward = [dataset[i]["sig"] for i in reversed(range(3))][::-1]
-    for first, second in zip(forward, backward):
+    for first, second in zip(forward, backward, strict=True):
         assert torch.equal(first, second)
     # The same window as reading the file with the crop's own generator.
     expected = load_audio(

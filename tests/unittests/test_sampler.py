@@ -75,18 +75,21 @@ def brute_force_spread(total, capacities):
     for counts in itertools.product(*map(candidates, caps)):
         if sum(counts) != total:
             continue
-        extra = [c - (0 if covered else cap) for c, cap in zip(counts, caps)]
+        extra = [
+            c - (0 if covered else cap)
+            for c, cap in zip(counts, caps, strict=True)
+        ]
         key = (sum(x * x for x in extra), tuple(-x for x in extra))
         if best is None or key < best[0]:
             best = (key, counts)
-    return dict(zip(names, best[1]))
+    return dict(zip(names, best[1], strict=True))
 
 
 def test_spread_quota_matches_exhaustive_search():
     for caps in itertools.product(range(5), repeat=3):
         if sum(caps) == 0:
             continue
-        capacities = dict(zip("cab", caps))
+        capacities = dict(zip("cab", caps, strict=True))
         for total in range(13):
             assert spread_quota(total, capacities) == brute_force_spread(
                 total, capacities
@@ -210,7 +213,7 @@ def test_small_corpus_gives_all_and_rest_moves():
     )
     sad_in_a = {
         i
-        for i, (c, e) in enumerate(zip(corpora, emotions))
+        for i, (c, e) in enumerate(zip(corpora, emotions, strict=True))
         if (c, e) == ("a", "sad")
     }
     for batch in sampler:
@@ -357,7 +360,7 @@ def test_emotion_frequencies_follow_policy():
 def make_dataset(corpora, emotions, loads):
     data = {
         f"utt{i:03d}": {"corpus": c, "emotion": e, "path": f"{i}.wav"}
-        for i, (c, e) in enumerate(zip(corpora, emotions))
+        for i, (c, e) in enumerate(zip(corpora, emotions, strict=True))
     }
 
     def read(path):
@@ -388,7 +391,7 @@ def test_from_dataset_with_saveable_dataloader():
     expected = list(sampler)
     batches = list(loader)
     assert len(batches) == len(expected) == 4
-    for batch, indices in zip(batches, expected):
+    for batch, indices in zip(batches, expected, strict=True):
         assert batch.id == [f"utt{i:03d}" for i in indices]
         assert batch.emotion == [emotions[i] for i in indices]
         assert batch.corpus == [corpora[i] for i in indices]

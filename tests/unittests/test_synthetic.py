@@ -247,7 +247,9 @@ def features(corpora, iemocap_turns):
             speaker, emotion = path.split(os.sep)[-3:-1]
             rows["casia"].append((_mfcc_stats(path, mfcc), emotion, speaker))
     return {
-        corpus: tuple(np.array(column) for column in zip(*corpus_rows))
+        corpus: tuple(
+            np.array(column) for column in zip(*corpus_rows, strict=True)
+        )
         for corpus, corpus_rows in rows.items()
     }
 
