@@ -206,3 +206,50 @@ def test_downstream_brains_run_under_torchrun(data_folder, tmp_path, method):
     metrics = json.loads((output / "test_metrics.json").read_text())
     assert len(metrics["classes"]) == 6
     assert sum(map(sum, metrics["confusion"])) > 0
+
+
+def test_paper_yamls_run_on_release_layouts_with_a_local_model(tmp_path):
+    """The real path: paper YAMLs, real readers, a save_pretrained folder."""
+    from speechbrain_sercl.backbone import materialise_tiny_model
+    from speechbrain_sercl.data.synthetic import generate_synthetic_corpora
+
+    model = materialise_tiny_model("tiny-hubert", tmp_path / "local-hubert")
+    corpora = generate_synthetic_corpora(
+        tmp_path / "corpora", utterances_per_speaker_emotion=2, progress=False
+    )
+    experiment = tmp_path / "experiment"
+    small = [
+        f"--ssl_source={model}",
+        "--hidden_size=32",
+        f"--experiment_folder={experiment}",
+        "--number_of_epochs=1",
+        "--batch_size=8",
+        "--num_workers=0",
+        "--crop_seconds=1.0",
+        "--noprogressbar",
+    ]
+    run(
+        [
+            sys.executable,
+            str(STAGE1),
+            str(REPO / "hparams" / "hubert.yaml"),
+            f"--data_folder_iemocap={corpora['iemocap']}",
+            f"--data_folder_casia={corpora['casia']}",
+            "--batches_per_epoch=2",
+            *small,
+        ]
+    )
+    run(
+        [
+            sys.executable,
+            str(REPO / "recipes" / "CrossCorpus" / "train_classifier.py"),
+            str(REPO / "recipes" / "IEMOCAP" / "classifier_hubert.yaml"),
+            f"--data_folder={corpora['iemocap']}",
+            *small,
+        ]
+    )
+    output = experiment / "paper" / "fold_0" / "iemocap" / "classifier"
+    metrics = json.loads((output / "test_metrics.json").read_text())
+    assert metrics["classes"] == ["angry", "happy", "neutral", "sad"]
+    # Stage 2 started from the stage-1 encoder, not from the local model.
+    assert (output / "save" / "stage1" / "ssl.ckpt").exists()
