@@ -38,6 +38,7 @@ from speechbrain.utils.checkpoints import (
 )
 from speechbrain.utils.distributed import if_main_process
 
+from speechbrain_sercl.atomic import writing_atomically
 from speechbrain_sercl.losses import positive_mask_from_labels
 from speechbrain_sercl.metrics import EmotionMetricStats
 from speechbrain_sercl.schedulers import set_learning_rate
@@ -272,9 +273,13 @@ class ContrastiveBrain(EmotionBrain):
         if not if_main_process():
             return
         os.makedirs(folder, exist_ok=True)
-        for name in ("ssl", "pooling"):
+        # ssl.ckpt last: the fold runner takes it as the sign of a finished
+        # stage 1.
+        for name in ("pooling", "ssl"):
             state = unwrap(self.modules[name]).state_dict()
-            torch.save(state, os.path.join(folder, f"{name}.ckpt"))
+            path = os.path.join(folder, f"{name}.ckpt")
+            with writing_atomically(path) as tmp_path:
+                torch.save(state, tmp_path)
 
 
 class ClassifierBrain(EmotionBrain):
@@ -349,8 +354,9 @@ class ClassifierBrain(EmotionBrain):
             "classes": [encoder.ind2lab[i] for i in range(len(encoder))],
         }
         path = os.path.join(self.hparams.output_folder, "test_metrics.json")
-        with open(path, "w", encoding="utf-8") as out:
-            json.dump(report, out, indent=2)
+        with writing_atomically(path) as tmp_path:
+            with open(tmp_path, "w", encoding="utf-8") as out:
+                json.dump(report, out, indent=2)
 
 
 class FineTuneBrain(ClassifierBrain):

@@ -25,12 +25,12 @@ Example
 import json
 import logging
 import os
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 
 from tqdm import tqdm
 
+from speechbrain_sercl.atomic import writing_atomically
 from speechbrain_sercl.data.audio import (
     AudioError,
     audio_duration,
@@ -446,18 +446,12 @@ def write_json_atomic(obj, path):
     >>> json.loads(path.read_text())
     {'a': 1}
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, tmp_path = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as tmp_file:
+    with writing_atomically(path) as tmp_path:
+        with open(tmp_path, "w", encoding="utf-8") as tmp_file:
             json.dump(obj, tmp_file, indent=2, ensure_ascii=False)
             tmp_file.write("\n")
             tmp_file.flush()
             os.fsync(tmp_file.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
 
 
 def load_manifest(path):

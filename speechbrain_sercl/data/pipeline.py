@@ -13,13 +13,16 @@ Authors
 """
 
 import json
+import os
 import zlib
 
 import speechbrain as sb
 import torch
 from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.dataio.encoder import CategoricalEncoder
+from speechbrain.utils.distributed import run_on_main
 
+from speechbrain_sercl.atomic import writing_atomically
 from speechbrain_sercl.data.audio import load_audio
 
 __all__ = [
@@ -153,8 +156,9 @@ def make_label_encoder(emotions, path=None):
     if path is None:
         encoder.update_from_iterable(classes)
         return encoder
-    # Written by the main process only; every process then reads it.
-    encoder.load_or_create(path, from_iterables=[classes])
+    # Written once (main process, atomically); every process then reads it.
+    run_on_main(_save_label_encoder, args=[classes, path])
+    encoder.load(path)
     saved = [encoder.ind2lab[i] for i in range(len(encoder))]
     if saved != classes:
         raise ValueError(
@@ -162,6 +166,16 @@ def make_label_encoder(emotions, path=None):
             "remove the file or the output folder to start afresh"
         )
     return encoder
+
+
+def _save_label_encoder(classes, path):
+    """Write an encoder of ``classes`` to ``path`` unless it exists."""
+    if os.path.exists(path):
+        return
+    encoder = CategoricalEncoder()
+    encoder.update_from_iterable(classes)
+    with writing_atomically(path) as tmp_path:
+        encoder.save(tmp_path)
 
 
 def make_dataset(
