@@ -1,0 +1,268 @@
+"""The experiment layout: the one place that names folders and files.
+
+An experiment (one speech model, one seed) writes::
+
+    <experiment_folder>/
+        <protocol>/                      results.json, results.md, plots
+            fold_<i>/
+                contrastive/             stage 1 of run i
+                    encoder/             ssl.ckpt, pooling.ckpt
+                <corpus>/<method>/       stage 2 ("classifier") or FT
+                    test_metrics.json, predictions.csv
+                    save/                checkpoints, label_encoder.txt
+
+Every step folder also holds SpeechBrain's ``hyperparams.yaml``,
+``log.txt``, ``train_log.txt`` and ``fold_split.json`` (the exact
+utterances of the run). Corpora are prepared once, outside any experiment,
+into ``<prepared_folder>/<corpus>-<key>/`` (manifest and folds), where the
+key is a hash of the corpus release folder, its reader and the reader's
+options: every seed and speech model reuses them.
+
+The YAMLs derive their folders from these functions (``!apply:``), and so
+do the fold runner and the report.
+
+Example
+-------
+>>> step_folder("exp", "paper", 2, "classifier", "casia")
+'exp/paper/fold_2/casia/classifier'
+>>> step_folder("exp", "paper", 2, STAGE1)
+'exp/paper/fold_2/contrastive'
+"""
+
+import hashlib
+import json
+import os
+
+__all__ = [
+    "ENCODER_FILE",
+    "FOLD_SPLIT_FILE",
+    "LABEL_ENCODER_FILE",
+    "POOLING_FILE",
+    "PREDICTIONS_FILE",
+    "RESULTS_JSON",
+    "RESULTS_MARKDOWN",
+    "STAGE1",
+    "TEST_REPORT_FILE",
+    "TRAIN_LOG_FILE",
+    "corpus_folder",
+    "encoder_folder",
+    "protocol_folder",
+    "run_folder",
+    "save_folder",
+    "step_file",
+    "step_folder",
+]
+
+STAGE1 = "contrastive"
+ENCODER_FILE = "ssl.ckpt"  # written last: a finished stage 1
+POOLING_FILE = "pooling.ckpt"
+TEST_REPORT_FILE = "test_metrics.json"  # written last: a finished step
+PREDICTIONS_FILE = "predictions.csv"
+FOLD_SPLIT_FILE = "fold_split.json"
+LABEL_ENCODER_FILE = "label_encoder.txt"
+TRAIN_LOG_FILE = "train_log.txt"
+RESULTS_JSON = "results.json"
+RESULTS_MARKDOWN = "results.md"
+_ENCODER_FOLDER = "encoder"
+_SAVE_FOLDER = "save"
+
+
+def protocol_folder(experiment_folder, protocol):
+    """The folder of one protocol's runs and results.
+
+    Arguments
+    ---------
+    experiment_folder : str
+        The experiment's root.
+    protocol : str
+        The fold protocol (``paper``, ``speaker``, ...).
+
+    Returns
+    -------
+    str
+        ``<experiment_folder>/<protocol>``.
+
+    Example
+    -------
+    >>> protocol_folder("exp", "speaker")
+    'exp/speaker'
+    """
+    return os.path.join(str(experiment_folder), str(protocol))
+
+
+def run_folder(experiment_folder, protocol, fold):
+    """The folder of run ``fold``.
+
+    Arguments
+    ---------
+    experiment_folder : str
+        The experiment's root.
+    protocol : str
+        The fold protocol.
+    fold : int
+        The run index.
+
+    Returns
+    -------
+    str
+        ``<experiment_folder>/<protocol>/fold_<fold>``.
+
+    Example
+    -------
+    >>> run_folder("exp", "paper", 0)
+    'exp/paper/fold_0'
+    """
+    return os.path.join(
+        protocol_folder(experiment_folder, protocol), f"fold_{int(fold)}"
+    )
+
+
+def step_folder(experiment_folder, protocol, fold, method, corpus=None):
+    """The output folder of one step of run ``fold``.
+
+    Arguments
+    ---------
+    experiment_folder : str
+        The experiment's root.
+    protocol : str
+        The fold protocol.
+    fold : int
+        The run index.
+    method : str
+        ``contrastive`` (stage 1, all corpora), ``classifier`` (stage 2)
+        or ``finetune`` (the FT baseline).
+    corpus : str, optional
+        The corpus of a per-corpus step (not for stage 1).
+
+    Returns
+    -------
+    str
+        ``<run>/contrastive`` or ``<run>/<corpus>/<method>``.
+
+    Example
+    -------
+    >>> step_folder("exp", "paper", 1, "finetune", "iemocap")
+    'exp/paper/fold_1/iemocap/finetune'
+    """
+    run = run_folder(experiment_folder, protocol, fold)
+    if method == STAGE1:
+        return os.path.join(run, STAGE1)
+    if not corpus:
+        raise ValueError(f"the {method!r} step is per corpus: name one")
+    return os.path.join(run, str(corpus), str(method))
+
+
+def encoder_folder(experiment_folder, protocol, fold):
+    """Where stage 1 of run ``fold`` writes its speech model and pooling.
+
+    Arguments
+    ---------
+    experiment_folder : str
+        The experiment's root.
+    protocol : str
+        The fold protocol.
+    fold : int
+        The run index.
+
+    Returns
+    -------
+    str
+        ``<run>/contrastive/encoder``.
+
+    Example
+    -------
+    >>> encoder_folder("exp", "paper", 3)
+    'exp/paper/fold_3/contrastive/encoder'
+    """
+    stage1 = step_folder(experiment_folder, protocol, fold, STAGE1)
+    return os.path.join(stage1, _ENCODER_FOLDER)
+
+
+def save_folder(output_folder):
+    """A step's checkpoint folder.
+
+    Arguments
+    ---------
+    output_folder : str
+        The step's folder.
+
+    Returns
+    -------
+    str
+        ``<output_folder>/save``.
+
+    Example
+    -------
+    >>> save_folder("exp/paper/fold_0/casia/classifier")
+    'exp/paper/fold_0/casia/classifier/save'
+    """
+    return os.path.join(str(output_folder), _SAVE_FOLDER)
+
+
+def step_file(folder, name):
+    """A file of a step folder (YAMLs: ``!apply:`` cannot join strings).
+
+    Arguments
+    ---------
+    folder : str
+        A folder of this layout.
+    name : str
+        One of this module's file names.
+
+    Returns
+    -------
+    str
+        ``<folder>/<name>``.
+
+    Example
+    -------
+    >>> step_file("exp/paper/fold_0/contrastive", TRAIN_LOG_FILE)
+    'exp/paper/fold_0/contrastive/train_log.txt'
+    """
+    return os.path.join(str(folder), name)
+
+
+def corpus_folder(prepared_folder, corpus, data_folder, reader, options):
+    """Where a corpus is prepared: keyed by what its manifest depends on.
+
+    The key hashes the corpus name, the absolute release folder, the reader
+    and its options, and nothing of the experiment (seed, speech model), so
+    every experiment on the same data reuses one manifest and its folds.
+
+    Arguments
+    ---------
+    prepared_folder : str
+        The root of every prepared corpus.
+    corpus : str
+        The corpus name.
+    data_folder : str
+        The corpus release folder.
+    reader : str
+        The corpus reader (a registry name or ``module:attribute``).
+    options : dict
+        The reader's options.
+
+    Returns
+    -------
+    str
+        ``<prepared_folder>/<corpus>-<12 hex digits>``.
+
+    Example
+    -------
+    >>> first = corpus_folder("prep", "casia", "/data/CASIA", "casia", {})
+    >>> first.startswith("prep/casia-"), len(os.path.basename(first))
+    (True, 18)
+    >>> first == corpus_folder("prep", "casia", "/data/CASIA/", "casia", {})
+    True
+    >>> first == corpus_folder("prep", "casia", "/data/CASIA2", "casia", {})
+    False
+    """
+    identity = {
+        "corpus": corpus,
+        "data_folder": os.path.abspath(str(data_folder)),
+        "reader": reader,
+        "options": dict(options or {}),
+    }
+    text = json.dumps(identity, sort_keys=True, default=str)
+    key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return os.path.join(str(prepared_folder), f"{corpus}-{key}")
