@@ -15,10 +15,11 @@ import os
 import sys
 
 from speechbrain_sercl import __version__
-from speechbrain_sercl.data import PREPARERS, prepare_corpus
+from speechbrain_sercl.data import CORPORA, prepare_corpus
+from speechbrain_sercl.data.folds import FoldsMismatchError
 from speechbrain_sercl.data.manifest import PreparationError
-from speechbrain_sercl.protocol import METHODS, ProtocolRunner, find_repository
 from speechbrain_sercl.report import collect_results, write_results
+from speechbrain_sercl.runner import METHODS, FoldRunner, StepFailed
 
 
 def build_parser():
@@ -63,7 +64,7 @@ def _add_prepare_parser(subparsers):
             "with the same options), then print what was found."
         ),
     )
-    parser.add_argument("corpus", choices=sorted(PREPARERS))
+    parser.add_argument("corpus", choices=sorted(CORPORA))
     parser.add_argument("data_folder", help="the corpus release folder")
     parser.add_argument("save_folder", help="where the manifest goes")
     parser.add_argument(
@@ -97,7 +98,7 @@ def _prepare_options(args):
 def _run_prepare(args):
     """Prepare one corpus and print its summary; return the exit status."""
     options = _prepare_options(args)
-    accepted = inspect.signature(PREPARERS[args.corpus]).parameters
+    accepted = inspect.signature(CORPORA[args.corpus].prepare).parameters
     unsupported = [name for name in options if name not in accepted]
     if unsupported:
         flags = ", ".join("--" + name.replace("_", "-") for name in unsupported)
@@ -124,16 +125,19 @@ def _add_folds_parser(subparsers):
         help="run the whole cross-validation protocol",
         allow_abbrev=False,
         description=(
-            "For every run: stage 1 on the training parts of the fold, then "
-            "stage 2 and the FT baseline per corpus, tested on the test "
-            "part; then results.md / results.json. Finished steps are "
-            "skipped. Other options are SpeechBrain run options (--device, "
-            "--precision, ...), passed to every step, or overrides of the "
-            "stage-1 YAML (--data_folder_iemocap=...)."
+            "Prepare every corpus once, then for every run: stage 1 on the "
+            "training parts of the fold, then stage 2 and the FT baseline "
+            "per corpus, tested on the test part; then results.md / "
+            "results.json. Finished steps are skipped. Other options are "
+            "SpeechBrain run options (--device, --precision, ...), passed "
+            "to every step; --key=VALUE, an override for every step whose "
+            "YAML declares the key; or --METHOD.key=VALUE (contrastive, "
+            "classifier, finetune), for one method. Values are YAML."
         ),
     )
     parser.add_argument(
-        "hparams", help="the stage-1 YAML, e.g. hparams/wavlm.yaml"
+        "hparams",
+        help="the stage-1 YAML: a path, or a shipped one (wavlm, hubert, demo)",
     )
     _add_runner_options(parser)
     parser.set_defaults(func=_run_folds, extra_arguments=True)
@@ -164,7 +168,7 @@ def _add_demo_parser(subparsers):
         allow_abbrev=False,
         description=(
             "Generate two small synthetic corpora in the IEMOCAP and CASIA "
-            "layouts and run `sercl folds hparams/demo.yaml` on them (tiny "
+            "layouts and run `sercl folds demo` on them (tiny "
             "WavLM, CPU, minutes)."
         ),
     )
@@ -177,17 +181,25 @@ def _add_demo_parser(subparsers):
 
 def _run_folds(args):
     """Run the protocol of a stage-1 YAML and report; return the status."""
-    runner = ProtocolRunner(
-        args.hparams,
-        args.arguments,
-        methods=args.methods,
-        launcher=args.launcher,
-        folds=args.runs,
-    )
-    runner.run()
-    protocol_folder = os.path.join(
-        runner.experiment_folder, str(runner.config["protocol"])
-    )
+    try:
+        runner = FoldRunner(
+            args.hparams,
+            args.arguments,
+            methods=args.methods,
+            launcher=args.launcher,
+            runs=args.runs,
+        )
+        runner.run()
+    except (
+        StepFailed,
+        ValueError,
+        FileNotFoundError,
+        FoldsMismatchError,
+        PreparationError,
+    ) as error:
+        print(f"sercl {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    protocol_folder = runner.protocol_folder
     written = write_results(collect_results(protocol_folder), protocol_folder)
     with open(written[1], encoding="utf-8") as markdown:
         print(markdown.read())
@@ -198,8 +210,8 @@ def _run_folds(args):
 
 
 def _run_demo(args):
-    """``sercl folds hparams/demo.yaml`` into ``--output``."""
-    args.hparams = str(find_repository() / "hparams" / "demo.yaml")
+    """``sercl folds demo`` into ``--output``."""
+    args.hparams = "demo"
     args.arguments = [
         f"--experiment_folder={args.output}",
         f"--demo_data_folder={os.path.join(args.output, 'data')}",

@@ -11,11 +11,14 @@ An experiment (one speech model, one seed) writes::
                     test_metrics.json, predictions.csv
                     save/                checkpoints, label_encoder.txt
 
-Every step folder also holds SpeechBrain's ``hyperparams.yaml``,
-``log.txt``, ``train_log.txt`` and ``fold_split.json`` (the exact
-utterances of the run). Corpora are prepared once, outside any experiment,
-into ``<prepared_folder>/<corpus>-<key>/`` (manifest and folds), where the
-key is a hash of the corpus release folder, its reader and the reader's
+Every step folder also holds SpeechBrain's ``hyperparams.yaml`` and
+``log.txt``, the ``train_log.txt`` of its epochs, ``fold_split.json`` (the
+exact utterances of the run) and, when the fold runner ran it,
+``step_log.txt`` (its console output).
+
+Corpora are prepared once, outside any experiment, into
+``<prepared_folder>/<corpus>-<key>/`` (manifest and folds), where the key
+is a hash of the corpus release folder, its reader and the reader's
 options: every seed and speech model reuses them.
 
 The YAMLs derive their folders from these functions (``!apply:``), and so
@@ -42,15 +45,19 @@ __all__ = [
     "RESULTS_JSON",
     "RESULTS_MARKDOWN",
     "STAGE1",
+    "STEP_LOG_FILE",
     "TEST_REPORT_FILE",
     "TRAIN_LOG_FILE",
     "corpus_folder",
+    "encoder_files",
     "encoder_folder",
     "protocol_folder",
     "run_folder",
     "save_folder",
-    "step_file",
+    "stage1_copy_folder",
     "step_folder",
+    "step_log",
+    "train_log",
 ]
 
 STAGE1 = "contrastive"
@@ -61,10 +68,12 @@ PREDICTIONS_FILE = "predictions.csv"
 FOLD_SPLIT_FILE = "fold_split.json"
 LABEL_ENCODER_FILE = "label_encoder.txt"
 TRAIN_LOG_FILE = "train_log.txt"
+STEP_LOG_FILE = "step_log.txt"
 RESULTS_JSON = "results.json"
 RESULTS_MARKDOWN = "results.md"
 _ENCODER_FOLDER = "encoder"
 _SAVE_FOLDER = "save"
+_STAGE1_COPY_FOLDER = "stage1"
 
 
 def protocol_folder(experiment_folder, protocol):
@@ -199,27 +208,92 @@ def save_folder(output_folder):
     return os.path.join(str(output_folder), _SAVE_FOLDER)
 
 
-def step_file(folder, name):
-    """A file of a step folder (YAMLs: ``!apply:`` cannot join strings).
+def train_log(output_folder):
+    """A step's training log (SpeechBrain's ``FileTrainLogger`` file).
 
     Arguments
     ---------
-    folder : str
-        A folder of this layout.
-    name : str
-        One of this module's file names.
+    output_folder : str
+        The step's folder.
 
     Returns
     -------
     str
-        ``<folder>/<name>``.
+        ``<output_folder>/train_log.txt``.
 
     Example
     -------
-    >>> step_file("exp/paper/fold_0/contrastive", TRAIN_LOG_FILE)
+    >>> train_log("exp/paper/fold_0/contrastive")
     'exp/paper/fold_0/contrastive/train_log.txt'
     """
-    return os.path.join(str(folder), name)
+    return os.path.join(str(output_folder), TRAIN_LOG_FILE)
+
+
+def step_log(output_folder):
+    """The console output of a step run by the fold runner.
+
+    Arguments
+    ---------
+    output_folder : str
+        The step's folder.
+
+    Returns
+    -------
+    str
+        ``<output_folder>/step_log.txt``.
+
+    Example
+    -------
+    >>> step_log("exp/paper/fold_0/contrastive")
+    'exp/paper/fold_0/contrastive/step_log.txt'
+    """
+    return os.path.join(str(output_folder), STEP_LOG_FILE)
+
+
+def encoder_files(folder):
+    """The files of a stage-1 encoder folder, by module name.
+
+    Arguments
+    ---------
+    folder : str
+        An encoder folder (:func:`encoder_folder`).
+
+    Returns
+    -------
+    dict
+        ``{"ssl": <folder>/ssl.ckpt, "pooling": <folder>/pooling.ckpt}``
+        (the ``paths`` of a SpeechBrain ``Pretrainer``).
+
+    Example
+    -------
+    >>> encoder_files("enc")["ssl"]
+    'enc/ssl.ckpt'
+    """
+    return {
+        "ssl": os.path.join(str(folder), ENCODER_FILE),
+        "pooling": os.path.join(str(folder), POOLING_FILE),
+    }
+
+
+def stage1_copy_folder(save_folder_path):
+    """Where stage 2's ``Pretrainer`` collects the stage-1 files.
+
+    Arguments
+    ---------
+    save_folder_path : str
+        The step's checkpoint folder (:func:`save_folder`).
+
+    Returns
+    -------
+    str
+        ``<save_folder>/stage1``.
+
+    Example
+    -------
+    >>> stage1_copy_folder("out/save")
+    'out/save/stage1'
+    """
+    return os.path.join(str(save_folder_path), _STAGE1_COPY_FOLDER)
 
 
 def corpus_folder(prepared_folder, corpus, data_folder, reader, options):

@@ -2,62 +2,36 @@
 
 Each corpus module (``iemocap.py``, ``casia.py``) turns its release layout
 into a SpeechBrain JSON manifest through the shared steps of
-``manifest.py``; ``audio.py`` is the one audio reader of the package.
+``manifest.py``; ``audio.py`` is the one audio reader of the package,
+``folds.py`` assigns utterances to folds and selects a run's split, and
+``corpora.py`` holds the registry that the recipes, the fold runner and
+``sercl prepare`` read.
 
 To add a corpus, write ``data/<corpus>.py`` with a
-``prepare_<corpus>(data_folder, save_folder, ...)`` that returns a
-:class:`~speechbrain_sercl.data.manifest.PreparationReport` (see
-``casia.py`` for the pattern), then add one entry to ``PREPARERS``; the
-``sercl prepare`` command picks it up from there.
+``prepare_<corpus>(data_folder, save_folder, corpus_name=..., ...)`` that
+returns a :class:`~speechbrain_sercl.data.manifest.PreparationReport` (see
+``casia.py`` for the pattern), then register it with
+:func:`~speechbrain_sercl.data.corpora.register_corpus` (see the end of
+``corpora.py``).
 
 Example
 -------
->>> sorted(PREPARERS)
+>>> sorted(name for name in CORPORA if not name.startswith("synthetic"))
 ['casia', 'iemocap']
 """
 
-from speechbrain_sercl.data.casia import prepare_casia
-from speechbrain_sercl.data.iemocap import prepare_iemocap
+from speechbrain_sercl.data.corpora import (
+    CORPORA,
+    Corpus,
+    get_corpus,
+    prepare_corpus,
+    register_corpus,
+)
 
-__all__ = ["PREPARERS", "prepare_corpus"]
-
-PREPARERS = {"iemocap": prepare_iemocap, "casia": prepare_casia}
-
-
-def prepare_corpus(name, data_folder, save_folder, **options):
-    """Prepare the corpus called ``name`` with its registered reader.
-
-    Arguments
-    ---------
-    name : str
-        A key of ``PREPARERS``.
-    data_folder : str or os.PathLike
-        The corpus release folder.
-    save_folder : str or os.PathLike
-        Where the manifest goes.
-    **options
-        Keyword options of that reader (e.g. ``improvised_only``).
-
-    Returns
-    -------
-    PreparationReport
-        The reader's report.
-
-    Raises
-    ------
-    ValueError
-        When no reader is registered under ``name``.
-
-    Example
-    -------
-    >>> prepare_corpus("msp", "data", "out")
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown corpus 'msp'; known corpora: casia, iemocap
-    """
-    if name not in PREPARERS:
-        raise ValueError(
-            f"unknown corpus {name!r}; known corpora: "
-            f"{', '.join(sorted(PREPARERS))}"
-        )
-    return PREPARERS[name](data_folder, save_folder, **options)
+__all__ = [
+    "CORPORA",
+    "Corpus",
+    "get_corpus",
+    "prepare_corpus",
+    "register_corpus",
+]

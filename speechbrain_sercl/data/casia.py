@@ -18,8 +18,8 @@ utterance is its speaker (leave-one-speaker-out folds).
 Adding a corpus works like this module: one ``data/<corpus>.py`` whose
 ``prepare_<corpus>`` lists the labelled utterances in a
 :class:`~speechbrain_sercl.data.manifest.CorpusScan` and calls
-:func:`~speechbrain_sercl.data.manifest.prepare_manifest`, plus one entry in
-``speechbrain_sercl.data.PREPARERS``.
+:func:`~speechbrain_sercl.data.manifest.prepare_manifest`, plus one
+registry entry in ``speechbrain_sercl.data.corpora``.
 
 Example
 -------

@@ -46,13 +46,20 @@ import json
 import os
 import random
 
+from speechbrain.utils.distributed import run_on_main
+
+from speechbrain_sercl.data.pipeline import load_manifests
+from speechbrain_sercl.layout import FOLD_SPLIT_FILE
+
 __all__ = [
+    "FoldSplit",
     "FoldsMismatchError",
     "PROTOCOLS",
     "folds_path",
     "load_or_create_folds",
     "make_folds",
     "n_folds_of",
+    "read_fold_split",
     "run_split",
     "write_folds",
 ]
@@ -538,3 +545,93 @@ def load_or_create_folds(
     folds = make_folds(manifest, protocol, n_folds, seed, group_by)
     write_folds(path, folds, protocol, n_folds, seed, manifest, group_by)
     return folds
+
+
+class FoldSplit:
+    """The utterances of one run: training and test ids per corpus.
+
+    Arguments
+    ---------
+    manifest : dict
+        utterance id -> entry, all corpora merged.
+    train_ids : dict
+        corpus name -> training ids of this run.
+    test_ids : dict
+        corpus name -> test ids of this run.
+
+    Example
+    -------
+    >>> split = FoldSplit({}, {"a": ["a1", "a2"], "b": ["b1"]}, {"a": ["a3"]})
+    >>> split.train(), split.test("a")
+    (['a1', 'a2', 'b1'], ['a3'])
+    """
+
+    def __init__(self, manifest, train_ids, test_ids):
+        self.manifest = manifest
+        self.train_ids = train_ids
+        self.test_ids = test_ids
+
+    def train(self, corpus=None):
+        """Training ids of one corpus, or of all corpora together."""
+        return self._ids(self.train_ids, corpus)
+
+    def test(self, corpus=None):
+        """Test ids of one corpus, or of all corpora together."""
+        return self._ids(self.test_ids, corpus)
+
+    @staticmethod
+    def _ids(by_corpus, corpus):
+        if corpus is not None:
+            return list(by_corpus[corpus])
+        return [utt for ids in by_corpus.values() for utt in ids]
+
+    def write(self, path):
+        """Write the split (corpus -> train / test ids) as JSON.
+
+        Arguments
+        ---------
+        path : str
+            The file to write.
+        """
+        split = {
+            name: {"train": self.train(name), "test": self.test(name)}
+            for name in self.train_ids
+        }
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(split, out, indent=1)
+
+
+def read_fold_split(manifests, protocol, fold, output_folder):
+    """Select run ``fold`` from prepared manifests and their folds files.
+
+    Run ``i`` tests on fold ``i mod K_c`` of corpus ``c`` and trains on the
+    rest of it. The folds files must exist (``load_or_create_folds`` made
+    or checked them); they are read, never made here. The split is written
+    to ``<output_folder>/fold_split.json``.
+
+    Arguments
+    ---------
+    manifests : dict
+        corpus name -> manifest path.
+    protocol : str
+        ``paper`` or ``speaker``.
+    fold : int
+        The run index.
+    output_folder : str
+        The run's output folder.
+
+    Returns
+    -------
+    FoldSplit
+        Manifest and ids of this run.
+    """
+    train_ids, test_ids = {}, {}
+    for name, manifest_path in manifests.items():
+        stored = _read_json(folds_path(manifest_path, protocol), "folds file")
+        folds = {u: int(f) for u, f in stored["assignment"].items()}
+        train_ids[name], test_ids[name] = run_split(folds, fold)
+    merged = load_manifests(list(manifests.values()))
+    split = FoldSplit(merged, train_ids, test_ids)
+    path = os.path.join(output_folder, FOLD_SPLIT_FILE)
+    run_on_main(split.write, args=[path])
+    return split

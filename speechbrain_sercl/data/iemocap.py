@@ -19,8 +19,8 @@ the male actor of an improvisation led by the female one).
 Adding a corpus works like this module: one ``data/<corpus>.py`` whose
 ``prepare_<corpus>`` lists the labelled utterances in a
 :class:`~speechbrain_sercl.data.manifest.CorpusScan` and calls
-:func:`~speechbrain_sercl.data.manifest.prepare_manifest`, plus one entry in
-``speechbrain_sercl.data.PREPARERS``.
+:func:`~speechbrain_sercl.data.manifest.prepare_manifest`, plus one
+registry entry in ``speechbrain_sercl.data.corpora``.
 
 Example
 -------
@@ -42,6 +42,7 @@ from speechbrain_sercl.data.manifest import (
 )
 
 __all__ = [
+    "IEMOCAP_EMOTIONS",
     "IEMOCAP_FOLDER",
     "SESSIONS",
     "LABEL_ALIASES",
@@ -65,6 +66,8 @@ LABEL_ALIASES = {
     "sad": "sad",
     "ang": "angry",
 }
+# The four classes the reader keeps.
+IEMOCAP_EMOTIONS = ("angry", "happy", "neutral", "sad")
 # Labels left out by the four-class protocol (counted in the report).
 DROPPED_LABELS = ("fru", "sur", "fea", "dis", "oth", "xxx")
 

@@ -29,7 +29,8 @@ import numpy as np
 import soundfile
 from tqdm import tqdm
 
-from speechbrain_sercl.data import prepare_corpus
+from speechbrain_sercl.data.casia import prepare_casia
+from speechbrain_sercl.data.iemocap import prepare_iemocap
 
 __all__ = [
     "CASIA_SPEAKERS",
@@ -568,13 +569,14 @@ def generate_synthetic_corpora(
 
 
 def prepare_synthetic(
-    data_folder, save_folder, corpus, root, seed=0, **options
+    data_folder, save_folder, corpus, root=None, corpus_name=None, **options
 ):
     """Generate the synthetic corpora (once) and prepare one of them.
 
-    The ``prepare`` function of the demo YAML: it calls
-    ``generate_synthetic_corpora(root, seed, **options)`` (reused when
-    already generated) and then the real reader of ``corpus``.
+    The reader of the registry's ``synthetic_iemocap`` and
+    ``synthetic_casia`` corpora (the demo's): it calls
+    ``generate_synthetic_corpora(root, **options)`` (reused when already
+    generated) and then the real reader of ``corpus``.
 
     Arguments
     ---------
@@ -585,12 +587,14 @@ def prepare_synthetic(
         Where the reader writes the manifest.
     corpus : str
         ``"iemocap"`` or ``"casia"``.
-    root : str
-        The folder of the synthetic corpora.
-    seed : int
-        Seed of the synthetic corpora.
+    root : str, optional
+        The folder of the synthetic corpora (default: the parent of
+        ``data_folder``).
+    corpus_name : str, optional
+        The ``corpus`` field of the manifest (default: ``corpus``).
     **options
-        Other arguments of ``generate_synthetic_corpora``.
+        Arguments of ``generate_synthetic_corpora`` (``seed``,
+        ``utterances_per_speaker_emotion``, ...).
 
     Returns
     -------
@@ -604,7 +608,7 @@ def prepare_synthetic(
     >>> casia = os.path.join(tmp.name, "data", "CASIA")
     >>> save_folder = os.path.join(tmp.name, "prepared")
     >>> _ = prepare_synthetic(
-    ...     casia, save_folder, "casia", os.path.join(tmp.name, "data"),
+    ...     casia, save_folder, "casia",
     ...     utterances_per_speaker_emotion=1, progress=False,
     ... )  # fmt: skip
     >>> with open(os.path.join(save_folder, "manifest.json")) as handle:
@@ -612,14 +616,19 @@ def prepare_synthetic(
     24
     >>> tmp.cleanup()
     """
-    paths = generate_synthetic_corpora(root, seed=seed, **options)
-    if corpus not in paths:
+    readers = {"iemocap": prepare_iemocap, "casia": prepare_casia}
+    if corpus not in readers:
         raise ValueError(
-            f"corpus must be one of {sorted(paths)}, got {corpus!r}"
+            f"corpus must be one of {sorted(readers)}, got {corpus!r}"
         )
+    if root is None:
+        root = os.path.dirname(os.path.abspath(data_folder))
+    paths = generate_synthetic_corpora(root, **options)
     if os.path.abspath(data_folder) != os.path.abspath(paths[corpus]):
         raise ValueError(
             f"data_folder {data_folder} is not where the synthetic {corpus} "
             f"corpus is generated ({paths[corpus]})"
         )
-    return prepare_corpus(corpus, data_folder, save_folder)
+    return readers[corpus](
+        data_folder, save_folder, corpus_name=corpus_name or corpus
+    )

@@ -11,7 +11,7 @@ from corpus_fixtures import (
     write_wav,
 )
 
-from speechbrain_sercl.data import PREPARERS, prepare_corpus
+from speechbrain_sercl.data import CORPORA, prepare_corpus
 from speechbrain_sercl.data.casia import prepare_casia
 from speechbrain_sercl.data.manifest import PreparationError, load_manifest
 
@@ -195,9 +195,9 @@ def test_wrong_or_missing_folder_raises_and_keeps_manifest(tmp_path):
 
 def test_registry_dispatches_to_the_reader(tmp_path):
     root = write_casia(tmp_path / "casia")
-    assert PREPARERS["casia"] is prepare_casia
+    assert CORPORA["casia"].prepare is prepare_casia
     report = prepare_corpus("casia", root, tmp_path / "save")
     assert load_manifest(report.manifest_path) == _expected_manifest(root)
-    with pytest.raises(ValueError, match="unknown corpus 'msp'"):
+    with pytest.raises(ValueError, match="unknown corpus reader 'msp'"):
         prepare_corpus("msp", root, tmp_path / "other")
     assert not (tmp_path / "other").exists()

@@ -1,21 +1,21 @@
 #!/usr/bin/env python3
 """Stage 2 and the FT baseline: an emotion classifier for one corpus.
 
-With a ``classifier_*.yaml`` (``ClassifierBrain``) the speech model of
-stage 1 is loaded from ``stage1_folder``, frozen and kept in eval mode,
-and only the attention pooling and the classifier (768 -> 256 -> ReLU ->
-classes) are trained. With a ``finetune_*.yaml`` (``FineTuneBrain``) the
-transformer is fine-tuned too, from the pre-trained model: the paper's "FT"
-baseline. Both train on the training part of the run's fold and write
-``test_metrics.json`` (UA, WA, macro-F1, confusion matrix) for its test
-part.
+With ``hparams/classifier.yaml`` (``ClassifierBrain``) the speech model
+of stage 1 is loaded from ``stage1_folder`` by the YAML's ``pretrainer``,
+frozen and kept in eval mode, and only the attention pooling and the
+classifier (768 -> 256 -> ReLU -> classes) are trained. With
+``hparams/finetune.yaml`` (``FineTuneBrain``) the transformer is fine-tuned
+too, from the pre-trained model: the paper's "FT" baseline. Both train on
+the training part of the run's fold for one corpus and write their test
+report (UA, WA, macro-F1, confusion matrix) and per-utterance predictions
+for its test part.
 
 To run (from the repository root):
-    python recipes/CrossCorpus/train_classifier.py \\
-        recipes/IEMOCAP/classifier_wavlm.yaml \\
-        --data_folder=/data/IEMOCAP_full_release --fold=0
-    python recipes/CrossCorpus/train_classifier.py \\
-        recipes/CASIA/finetune_wavlm.yaml --data_folder=/data/CASIA --fold=0
+    python recipes/CrossCorpus/train_classifier.py hparams/classifier.yaml \\
+        --corpus=iemocap --data_folder=/data/IEMOCAP_full_release --fold=0
+    python recipes/CrossCorpus/train_classifier.py hparams/finetune.yaml \\
+        --corpus=casia --data_folder=/data/CASIA --fold=0
 
 Authors
  * speechbrain-sercl developers
@@ -29,8 +29,9 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
+from speechbrain_sercl.data.corpora import prepare_run
 from speechbrain_sercl.data.pipeline import make_dataset, make_label_encoder
-from speechbrain_sercl.experiment import prepare_run
+from speechbrain_sercl.layout import LABEL_ENCODER_FILE
 
 
 def dataio_prep(hparams, split):
@@ -38,7 +39,7 @@ def dataio_prep(hparams, split):
     corpus = hparams["corpus"]
     emotions = [split.manifest[utt]["emotion"] for utt in split.train(corpus)]
     label_encoder = make_label_encoder(
-        emotions, os.path.join(hparams["save_folder"], "label_encoder.txt")
+        emotions, os.path.join(hparams["save_folder"], LABEL_ENCODER_FILE)
     )
     if len(label_encoder) != hparams["n_classes"]:
         raise ValueError(
@@ -79,7 +80,7 @@ if __name__ == "__main__":
     )
 
     # Stage 2 starts from the stage-1 speech model and pooling.
-    if hparams["stage1_folder"]:
+    if "pretrainer" in hparams:
         run_on_main(hparams["pretrainer"].collect_files)
         hparams["pretrainer"].load_collected()
 

@@ -30,8 +30,8 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_sercl.brains import ContrastiveBrain
+from speechbrain_sercl.data.corpora import prepare_run
 from speechbrain_sercl.data.pipeline import make_dataset
-from speechbrain_sercl.experiment import prepare_run
 from speechbrain_sercl.sampler import CrossCorpusBatchSampler
 
 

@@ -1,0 +1,415 @@
+"""The corpus registry, and preparing the corpora of a run.
+
+A :class:`Corpus` entry holds what the package knows of one corpus: its
+reader (``prepare(data_folder, save_folder, corpus_name=..., **options)``,
+returning a :class:`~speechbrain_sercl.data.manifest.PreparationReport`),
+the canonical emotions it yields (the classifier's classes), and the unit
+of its speaker-independent folds. Adding a corpus is one reader module in
+``speechbrain_sercl/data/`` plus one :func:`register_corpus` call; a corpus
+outside the package is named in a YAML as ``module:attribute`` (an
+importable :class:`Corpus`), so the recipes run by ``sercl folds`` in their
+own processes find it too.
+
+A YAML names the corpora of a run by name, release folder, reader (default:
+the name) and reader options (default: none)::
+
+    corpora:
+        iemocap:
+            data_folder: /data/IEMOCAP_full_release
+        casia:
+            data_folder: /data/CASIA
+            options: {validate_audio: False}
+
+Each corpus is prepared once into
+:func:`speechbrain_sercl.layout.corpus_folder` (keyed by the release
+folder, the reader and its options, not by the experiment), with its folds
+beside its manifest.
+
+Example
+-------
+>>> sorted(CORPORA)
+['casia', 'iemocap', 'synthetic_casia', 'synthetic_iemocap']
+>>> number_of_classes("iemocap"), number_of_classes("casia")
+(4, 6)
+"""
+
+import importlib
+import os
+from dataclasses import dataclass
+from functools import partial
+
+from speechbrain.utils.distributed import run_on_main
+
+from speechbrain_sercl import layout
+from speechbrain_sercl.data.casia import CASIA_EMOTIONS, prepare_casia
+from speechbrain_sercl.data.folds import load_or_create_folds, read_fold_split
+from speechbrain_sercl.data.iemocap import IEMOCAP_EMOTIONS, prepare_iemocap
+from speechbrain_sercl.data.synthetic import prepare_synthetic
+
+__all__ = [
+    "CORPORA",
+    "Corpus",
+    "corpus_specs",
+    "get_corpus",
+    "number_of_classes",
+    "prepare_corpora",
+    "prepare_corpus",
+    "prepare_run",
+    "register_corpus",
+    "single_corpus",
+]
+
+SPEAKER_GROUPS = ("session", "speaker")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """What the package knows of one corpus.
+
+    Arguments
+    ---------
+    name : str
+        The registry name (``reader`` in a YAML).
+    prepare : callable
+        ``prepare(data_folder, save_folder, corpus_name=..., **options)``
+        writing ``save_folder/manifest.json`` and returning a
+        ``PreparationReport``.
+    emotions : tuple of str
+        The canonical emotions the reader keeps.
+    speaker_groups : str
+        The held-out unit of the ``speaker`` protocol: ``session`` or
+        ``speaker``.
+    layout : str
+        The release layout the reader expects (shown to users).
+
+    Example
+    -------
+    >>> corpus = get_corpus("casia")
+    >>> corpus.speaker_groups, len(corpus.emotions)
+    ('speaker', 6)
+    """
+
+    name: str
+    prepare: object
+    emotions: tuple
+    speaker_groups: str
+    layout: str
+
+    def __post_init__(self):
+        if self.speaker_groups not in SPEAKER_GROUPS:
+            raise ValueError(
+                f"corpus {self.name!r}: speaker_groups must be one of "
+                f"{SPEAKER_GROUPS}, got {self.speaker_groups!r}"
+            )
+        if not callable(self.prepare):
+            raise TypeError(f"corpus {self.name!r}: prepare is not callable")
+
+
+CORPORA = {}
+
+
+def register_corpus(corpus):
+    """Add a corpus to the registry (an existing name is an error).
+
+    Arguments
+    ---------
+    corpus : Corpus
+        The entry.
+
+    Returns
+    -------
+    Corpus
+        ``corpus``.
+
+    Example
+    -------
+    >>> register_corpus(CORPORA["casia"])
+    Traceback (most recent call last):
+    ...
+    ValueError: a corpus named 'casia' is registered already
+    """
+    if corpus.name in CORPORA:
+        raise ValueError(
+            f"a corpus named {corpus.name!r} is registered already"
+        )
+    CORPORA[corpus.name] = corpus
+    return corpus
+
+
+def get_corpus(reader):
+    """The registry entry named ``reader``, or a ``module:attribute`` one.
+
+    Arguments
+    ---------
+    reader : str
+        A registry name, or ``package.module:ATTRIBUTE`` naming a
+        :class:`Corpus` importable in every process of the run.
+
+    Returns
+    -------
+    Corpus
+        The entry.
+
+    Example
+    -------
+    >>> get_corpus("speechbrain_sercl.data.corpora:IEMOCAP").name
+    'iemocap'
+    >>> get_corpus("msp")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown corpus reader 'msp'; registered: casia, iemocap, ...
+    """
+    if reader in CORPORA:
+        return CORPORA[reader]
+    module_name, colon, attribute = str(reader).partition(":")
+    if not colon:
+        raise ValueError(
+            f"unknown corpus reader {reader!r}; registered: "
+            f"{', '.join(sorted(CORPORA))} (or give module:attribute)"
+        )
+    corpus = getattr(importlib.import_module(module_name), attribute, None)
+    if not isinstance(corpus, Corpus):
+        raise ValueError(f"{reader!r} does not name a Corpus")
+    return corpus
+
+
+def number_of_classes(reader):
+    """How many emotions the classifier of a corpus predicts.
+
+    Arguments
+    ---------
+    reader : str
+        As for :func:`get_corpus`.
+
+    Returns
+    -------
+    int
+        The number of emotions the reader keeps.
+
+    Example
+    -------
+    >>> number_of_classes("synthetic_casia")
+    6
+    """
+    return len(get_corpus(reader).emotions)
+
+
+def prepare_corpus(reader, data_folder, save_folder, **options):
+    """Prepare one corpus with its registered reader.
+
+    Arguments
+    ---------
+    reader : str
+        As for :func:`get_corpus`.
+    data_folder : str
+        The release folder.
+    save_folder : str
+        Where the manifest goes.
+    **options
+        The reader's options (e.g. ``improvised_only`` for IEMOCAP).
+
+    Returns
+    -------
+    PreparationReport
+        The reader's report.
+    """
+    return get_corpus(reader).prepare(data_folder, save_folder, **options)
+
+
+def corpus_specs(corpora):
+    """Normalise a YAML's ``corpora`` mapping.
+
+    Arguments
+    ---------
+    corpora : dict
+        name -> release folder, or name -> {``data_folder``, ``reader``
+        (default: the name), ``options`` (default: none)}.
+
+    Returns
+    -------
+    dict
+        name -> {"data_folder": str, "reader": str, "options": dict}.
+
+    Example
+    -------
+    >>> corpus_specs({"casia": "/data/CASIA"})
+    {'casia': {'data_folder': '/data/CASIA', 'reader': 'casia', 'options': {}}}
+    >>> corpus_specs({"casia": {"folder": "/data/CASIA"}})
+    Traceback (most recent call last):
+    ...
+    ValueError: corpora.casia: unknown keys ['folder'] ...
+    """
+    if not corpora:
+        raise ValueError("corpora: name at least one corpus")
+    specs = {}
+    for name, spec in dict(corpora).items():
+        if not isinstance(spec, dict):
+            spec = {"data_folder": spec}
+        unknown = sorted(set(spec) - {"data_folder", "reader", "options"})
+        if unknown or "data_folder" not in spec:
+            raise ValueError(
+                f"corpora.{name}: unknown keys {unknown} or no data_folder; "
+                "give data_folder and optionally reader and options"
+            )
+        specs[str(name)] = {
+            "data_folder": str(spec["data_folder"]),
+            "reader": str(spec.get("reader") or name),
+            "options": dict(spec.get("options") or {}),
+        }
+    return specs
+
+
+def single_corpus(name, data_folder, reader=None, options=None):
+    """The ``corpora`` mapping of a one-corpus YAML (stage 2, FT).
+
+    Arguments
+    ---------
+    name : str
+        The corpus name.
+    data_folder : str
+        Its release folder.
+    reader : str, optional
+        Its reader (default: the name).
+    options : dict, optional
+        The reader's options.
+
+    Returns
+    -------
+    dict
+        As :func:`corpus_specs` returns it.
+
+    Example
+    -------
+    >>> single_corpus("casia", "/data/CASIA")["casia"]["reader"]
+    'casia'
+    """
+    spec = {"data_folder": data_folder, "reader": reader, "options": options}
+    return corpus_specs({name: spec})
+
+
+def _corpus_folder(prepared_folder, name, spec):
+    return layout.corpus_folder(
+        prepared_folder,
+        name,
+        spec["data_folder"],
+        spec["reader"],
+        spec["options"],
+    )
+
+
+def prepare_corpora(corpora, prepared_folder, protocol, n_folds, fold_seed):
+    """Prepare every corpus and its folds, each once (idempotent).
+
+    Arguments
+    ---------
+    corpora : dict
+        A YAML's ``corpora`` (see :func:`corpus_specs`).
+    prepared_folder : str
+        The root of the prepared corpora.
+    protocol : str
+        ``paper`` or ``speaker``.
+    n_folds : int
+        Folds of the ``paper`` protocol.
+    fold_seed : int
+        Seed of the ``paper`` folds.
+
+    Returns
+    -------
+    dict
+        name -> (manifest path, ``{utt_id: fold}``).
+    """
+    prepared = {}
+    for name, spec in corpus_specs(corpora).items():
+        corpus = get_corpus(spec["reader"])
+        folder = _corpus_folder(prepared_folder, name, spec)
+        corpus.prepare(
+            spec["data_folder"], folder, corpus_name=name, **spec["options"]
+        )
+        manifest = os.path.join(folder, "manifest.json")
+        folds = load_or_create_folds(
+            manifest,
+            protocol,
+            n_folds=n_folds,
+            seed=fold_seed,
+            group_by=corpus.speaker_groups if protocol == "speaker" else None,
+        )
+        prepared[name] = (manifest, folds)
+    return prepared
+
+
+def prepare_run(hparams):
+    """Prepare a recipe's corpora (main process) and select its run.
+
+    Arguments
+    ---------
+    hparams : dict
+        The recipe's hparams: ``corpora``, ``prepared_folder``,
+        ``protocol``, ``n_folds``, ``fold_seed``, ``fold``,
+        ``output_folder``.
+
+    Returns
+    -------
+    FoldSplit
+        Manifest and ids of this run (also written to the output folder).
+    """
+    protocol = {
+        key: hparams[key] for key in ("protocol", "n_folds", "fold_seed")
+    }
+    arguments = {
+        "corpora": hparams["corpora"],
+        "prepared_folder": hparams["prepared_folder"],
+        **protocol,
+    }
+    run_on_main(prepare_corpora, kwargs=arguments)
+    # Every process then reads what the main process wrote or checked.
+    return read_fold_split(
+        {
+            name: os.path.join(
+                _corpus_folder(hparams["prepared_folder"], name, spec),
+                "manifest.json",
+            )
+            for name, spec in corpus_specs(hparams["corpora"]).items()
+        },
+        protocol=hparams["protocol"],
+        fold=hparams["fold"],
+        output_folder=hparams["output_folder"],
+    )
+
+
+IEMOCAP = register_corpus(
+    Corpus(
+        name="iemocap",
+        prepare=prepare_iemocap,
+        emotions=IEMOCAP_EMOTIONS,
+        speaker_groups="session",
+        layout="IEMOCAP_full_release/Session1..5/sentences/wav/<dialog>/"
+        "<utt>.wav, labels in Session*/dialog/EmoEvaluation/<dialog>.txt",
+    )
+)
+CASIA = register_corpus(
+    Corpus(
+        name="casia",
+        prepare=prepare_casia,
+        emotions=CASIA_EMOTIONS,
+        speaker_groups="speaker",
+        layout="<root>/<speaker>/<emotion>/<NNN>.wav",
+    )
+)
+SYNTHETIC_IEMOCAP = register_corpus(
+    Corpus(
+        name="synthetic_iemocap",
+        prepare=partial(prepare_synthetic, corpus="iemocap"),
+        emotions=IEMOCAP_EMOTIONS,
+        speaker_groups="session",
+        layout="generated: <root>/IEMOCAP_full_release (IEMOCAP's layout)",
+    )
+)
+SYNTHETIC_CASIA = register_corpus(
+    Corpus(
+        name="synthetic_casia",
+        prepare=partial(prepare_synthetic, corpus="casia"),
+        emotions=CASIA_EMOTIONS,
+        speaker_groups="speaker",
+        layout="generated: <root>/CASIA (CASIA's layout)",
+    )
+)

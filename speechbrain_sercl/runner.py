@@ -1,0 +1,472 @@
+"""The fold runner: the whole cross-validation protocol in one command.
+
+Given a stage-1 YAML (a path, or the name of a shipped one: ``wavlm``,
+``hubert``, ``demo``), the runner first prepares every corpus of the YAML
+once (shared by every seed and speech model, see
+:mod:`speechbrain_sercl.layout`) and counts the runs (the largest fold
+count of the corpora; run ``i`` uses fold ``i mod K_c`` of corpus ``c``).
+Then, for each run, it runs stage 1 (``train_contrastive.py``) on the
+union of the corpora's training parts, and per corpus stage 2
+(``classifier.yaml``: frozen stage-1 model) and the FT baseline
+(``finetune.yaml``), each tested on that corpus's test part.
+
+Every step is an ordinary recipe command, printed before it runs so that
+it can be rerun by hand; its console output is also kept in the step's
+``step_log.txt``. A step whose outputs exist is skipped, so rerunning the
+runner after a crash resumes it (the recipes themselves resume from their
+checkpoints). What each step receives:
+
+- the stage-1 YAML's experiment settings (:data:`SHARED_KEYS`: seed,
+  protocol, folders, speech model), where the step's YAML declares them;
+- its corpus (name, release folder, reader, reader options) and run;
+- the stage-1 YAML's ``method_overrides`` for its method;
+- the command line's overrides (see :mod:`speechbrain_sercl.overrides`):
+  ``--key=value`` where the step's YAML declares ``key``,
+  ``--<method>.key=value`` for one method; an override that no step
+  declares is refused before anything runs;
+- SpeechBrain's run options (``--device``, ``--precision``, ...).
+
+A ``launcher`` such as ``"torchrun --standalone --nproc_per_node=4"``
+prefixes every step.
+
+Authors
+ * speechbrain-sercl developers
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from importlib import resources
+
+import ruamel.yaml
+from hyperpyyaml import resolve_references
+
+from speechbrain_sercl import layout
+from speechbrain_sercl.data.corpora import corpus_specs, prepare_corpora
+from speechbrain_sercl.data.folds import n_folds_of
+from speechbrain_sercl.overrides import (
+    declared_keys,
+    override_arguments,
+    parse_arguments,
+)
+
+__all__ = [
+    "FoldRunner",
+    "METHODS",
+    "SHARED_KEYS",
+    "StepFailed",
+    "read_config",
+    "recipe_path",
+    "shipped_hparams",
+]
+
+METHODS = ("classifier", "finetune")
+STEPS = (layout.STAGE1, *METHODS)
+RECIPES = {
+    layout.STAGE1: "train_contrastive.py",
+    "classifier": "train_classifier.py",
+    "finetune": "train_classifier.py",
+}
+# Settings of the experiment that every step takes from the stage-1 YAML.
+SHARED_KEYS = (
+    "seed",
+    "protocol",
+    "n_folds",
+    "fold_seed",
+    "experiment_folder",
+    "prepared_folder",
+    "ssl_source",
+    "pretrained_folder",
+    "hidden_size",
+)
+# What the runner sets per step (or the layout derives): never overridden.
+RUNNER_KEYS = (
+    "fold",
+    "corpus",
+    "data_folder",
+    "reader",
+    "reader_options",
+    "output_folder",
+    "save_folder",
+    "encoder_folder",
+    "stage1_folder",
+    "train_log",
+)
+_ERROR_LINE = re.compile(r"^\s*([\w.]+(Error|Exception|Interrupt)\b.*)$")
+
+
+class StepFailed(RuntimeError):
+    """A step of the protocol ended with an error (the message says where)."""
+
+
+def shipped_hparams(name):
+    """The path of a YAML that ships with the package.
+
+    Arguments
+    ---------
+    name : str
+        ``wavlm``, ``hubert``, ``demo``, ``classifier`` or ``finetune``
+        (``.yaml`` may be given).
+
+    Returns
+    -------
+    str
+        Its path inside the installed package.
+
+    Example
+    -------
+    >>> os.path.basename(shipped_hparams("wavlm"))
+    'wavlm.yaml'
+    >>> shipped_hparams("msp")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: no shipped hparams 'msp'; shipped: classifier, ...
+    """
+    folder = resources.files("speechbrain_sercl") / "hparams"
+    stem = name[: -len(".yaml")] if name.endswith(".yaml") else name
+    path = folder / f"{stem}.yaml"
+    if not path.is_file():
+        shipped = sorted(p.name[:-5] for p in folder.iterdir())
+        raise FileNotFoundError(
+            f"no shipped hparams {name!r}; shipped: {', '.join(shipped)}"
+        )
+    return str(path)
+
+
+def recipe_path(method):
+    """The recipe script of a method, inside the installed package.
+
+    Arguments
+    ---------
+    method : str
+        ``contrastive``, ``classifier`` or ``finetune``.
+
+    Returns
+    -------
+    str
+        The script's path.
+
+    Example
+    -------
+    >>> os.path.basename(recipe_path("finetune"))
+    'train_classifier.py'
+    """
+    recipes = resources.files("speechbrain_sercl") / "recipes"
+    return str(recipes / "CrossCorpus" / RECIPES[method])
+
+
+def read_config(hparams_file, overrides):
+    """Read the plain values of a YAML without building its objects.
+
+    Arguments
+    ---------
+    hparams_file : str
+        The hyperpyyaml file.
+    overrides : dict
+        Overrides of its keys.
+
+    Returns
+    -------
+    dict
+        The YAML with references resolved (tags such as ``!new:`` left
+        unevaluated).
+    """
+    with open(hparams_file, encoding="utf-8") as stream:
+        resolved = resolve_references(stream, overrides)
+    return ruamel.yaml.YAML(typ="rt").load(resolved)
+
+
+class FoldRunner:
+    """Run stage 1, stage 2 and the FT baseline over every fold.
+
+    Arguments
+    ---------
+    hparams : str
+        The stage-1 YAML: a path, or the name of a shipped one.
+    arguments : list of str
+        Run options and overrides (see :mod:`speechbrain_sercl.overrides`).
+    methods : tuple of str
+        Which of ``classifier`` and ``finetune`` run after stage 1.
+    launcher : str, optional
+        Command prefix of every step (default: this Python).
+    runs : list of int, optional
+        Only these runs (default: all).
+    """
+
+    def __init__(
+        self, hparams, arguments=(), methods=METHODS, launcher=None, runs=None
+    ):
+        unknown = set(methods) - set(METHODS)
+        if unknown:
+            raise ValueError(f"unknown methods {sorted(unknown)}: {METHODS}")
+        self.methods = tuple(methods)
+        self.launcher = shlex.split(launcher) if launcher else [sys.executable]
+        self.runs = runs
+        self.step_files = {
+            layout.STAGE1: _hparams_path(hparams),
+            **{method: shipped_hparams(method) for method in METHODS},
+        }
+        self.declared = {
+            step: declared_keys(path) for step, path in self.step_files.items()
+        }
+        given = parse_arguments(arguments, STEPS)
+        self.run_options = given.run_options
+        self._check_keys(given)
+        self.stage1_overrides = {
+            **self._declared_by(layout.STAGE1, given.overrides),
+            **given.by_method.get(layout.STAGE1, {}),
+        }
+        self.config = read_config(
+            self.step_files[layout.STAGE1], self.stage1_overrides
+        )
+        self.method_overrides = self._method_overrides(given)
+        self.corpora = corpus_specs(self.config["corpora"])
+
+    @property
+    def experiment_folder(self):
+        """Where every run of this experiment writes."""
+        return self.config["experiment_folder"]
+
+    @property
+    def protocol_folder(self):
+        """Where the runs and results of this protocol are."""
+        return layout.protocol_folder(
+            self.experiment_folder, self.config["protocol"]
+        )
+
+    def run(self):
+        """Prepare the corpora, then run every missing step of every run.
+
+        Returns
+        -------
+        list of int
+            The runs that were done (or found done).
+        """
+        count = self.prepare()
+        runs = list(range(count)) if self.runs is None else list(self.runs)
+        beyond = [fold for fold in runs if not 0 <= fold < count]
+        if beyond:
+            raise ValueError(
+                f"runs {beyond} do not exist: this protocol has runs 0 to "
+                f"{count - 1}"
+            )
+        for fold in runs:
+            self.run_fold(fold)
+        return runs
+
+    def prepare(self):
+        """Prepare every corpus (once) and return the largest fold count.
+
+        Returns
+        -------
+        int
+            ``max_c K_c``.
+        """
+        prepared = prepare_corpora(
+            self.config["corpora"],
+            self.config["prepared_folder"],
+            self.config["protocol"],
+            self.config["n_folds"],
+            self.config["fold_seed"],
+        )
+        return max(n_folds_of(folds) for _, folds in prepared.values())
+
+    def run_fold(self, fold):
+        """Stage 1 and every downstream method of one run.
+
+        Arguments
+        ---------
+        fold : int
+            The run index.
+        """
+        stage1 = self.step_folder(fold, layout.STAGE1)
+        encoder = layout.encoder_folder(
+            self.experiment_folder, self.config["protocol"], fold
+        )
+        self._step(
+            layout.STAGE1,
+            stage1,
+            {**self.stage1_overrides, "fold": fold},
+            done=os.path.join(encoder, layout.ENCODER_FILE),
+        )
+        for corpus in self.corpora:
+            for method in self.methods:
+                output = self.step_folder(fold, method, corpus)
+                self._step(
+                    method,
+                    output,
+                    self.downstream_overrides(fold, corpus, method),
+                    done=os.path.join(output, layout.TEST_REPORT_FILE),
+                )
+
+    def step_folder(self, fold, method, corpus=None):
+        """The output folder of one step (see :func:`layout.step_folder`).
+
+        Arguments
+        ---------
+        fold : int
+            The run index.
+        method : str
+            ``contrastive``, ``classifier`` or ``finetune``.
+        corpus : str, optional
+            The corpus of a per-corpus step.
+
+        Returns
+        -------
+        str
+            The folder.
+        """
+        return layout.step_folder(
+            self.experiment_folder,
+            self.config["protocol"],
+            fold,
+            method,
+            corpus,
+        )
+
+    def downstream_overrides(self, fold, corpus, method):
+        """Everything a stage-2 or FT step is given, in order of priority.
+
+        Arguments
+        ---------
+        fold : int
+            The run index.
+        corpus : str
+            The corpus name.
+        method : str
+            ``classifier`` or ``finetune``.
+
+        Returns
+        -------
+        dict
+            key -> value for the step's command line.
+        """
+        spec = self.corpora[corpus]
+        shared = {key: self.config[key] for key in SHARED_KEYS}
+        return {
+            **self._declared_by(method, shared),
+            "fold": fold,
+            "corpus": corpus,
+            "data_folder": spec["data_folder"],
+            "reader": spec["reader"],
+            "reader_options": spec["options"],
+            **self.method_overrides.get(method, {}),
+        }
+
+    def _declared_by(self, step, overrides):
+        return {k: v for k, v in overrides.items() if k in self.declared[step]}
+
+    def _check_keys(self, given):
+        refused = sorted(
+            set(given.overrides).union(*given.by_method.values())
+            & set(RUNNER_KEYS)
+        )
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)}: set by the fold runner for each step "
+                "(use --runs to choose runs, --experiment_folder to move "
+                "every output)"
+            )
+        everywhere = set().union(*self.declared.values())
+        unknown = sorted(set(given.overrides) - everywhere)
+        if unknown:
+            raise ValueError(
+                f"no step declares {', '.join(unknown)}; valid keys: "
+                f"{', '.join(sorted(everywhere - set(RUNNER_KEYS)))}"
+            )
+        for method, overrides in given.by_method.items():
+            self._check_method_keys(method, overrides, "--" + method + ".")
+
+    def _check_method_keys(self, method, overrides, prefix):
+        unknown = sorted(set(overrides) - self.declared[method])
+        if unknown:
+            valid = sorted(self.declared[method] - set(RUNNER_KEYS))
+            raise ValueError(
+                f"{', '.join(prefix + key for key in unknown)}: not a key of "
+                f"{os.path.basename(self.step_files[method])}; valid keys: "
+                f"{', '.join(valid)}"
+            )
+
+    def _method_overrides(self, given):
+        """Per-method values: the YAML's ``method_overrides``, then the
+        command line's global and per-method overrides."""
+        from_yaml = self.config.get("method_overrides") or {}
+        unknown = sorted(set(from_yaml) - set(METHODS))
+        if unknown:
+            raise ValueError(
+                f"method_overrides names {unknown}; methods: {METHODS}"
+            )
+        merged = {}
+        for method in METHODS:
+            yaml_values = dict(from_yaml.get(method) or {})
+            self._check_method_keys(
+                method, yaml_values, "method_overrides." + method + "."
+            )
+            merged[method] = {
+                **yaml_values,
+                **self._declared_by(method, given.overrides),
+                **given.by_method.get(method, {}),
+            }
+        return merged
+
+    def _step(self, method, output_folder, overrides, done):
+        if os.path.exists(done):
+            print(f"[sercl] done already ({done}), skipping", flush=True)
+            return
+        command = [
+            *self.launcher,
+            recipe_path(method),
+            self.step_files[method],
+            *override_arguments(overrides),
+            *self.run_options,
+        ]
+        print("[sercl] " + shlex.join(command), flush=True)
+        log_path = layout.step_log(output_folder)
+        returncode = _run_logged(command, log_path)
+        if returncode != 0:
+            raise StepFailed(
+                f"step {_step_name(method, output_folder)} failed (exit "
+                f"{returncode}): {_last_error(log_path)} (log: {log_path})"
+            )
+        if not os.path.exists(done):
+            raise StepFailed(
+                f"step {_step_name(method, output_folder)} ended without "
+                f"writing {done} (log: {log_path})"
+            )
+
+
+def _hparams_path(hparams):
+    """A YAML path as given, else the shipped YAML of that name."""
+    if os.path.isfile(hparams):
+        return os.path.abspath(hparams)
+    return shipped_hparams(hparams)
+
+
+def _step_name(method, output_folder):
+    return f"{method} ({output_folder})"
+
+
+def _run_logged(command, log_path):
+    """Run a command, its output to the console and to ``log_path``."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        while chunk := process.stdout.read1(65536):
+            log.write(chunk)
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        return process.wait()
+
+
+def _last_error(log_path):
+    """The last ``SomeError: message`` line of a log (or its last line)."""
+    with open(log_path, encoding="utf-8", errors="replace") as log:
+        lines = [line.strip() for line in log.read().splitlines()]
+    errors = [m.group(1) for m in map(_ERROR_LINE.match, lines) if m]
+    if errors:
+        return errors[-1]
+    return next((line for line in reversed(lines) if line), "no output")
