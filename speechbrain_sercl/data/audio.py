@@ -5,7 +5,10 @@ Every pipeline (preparation, training, inference) reads audio through
 the file holds (any channel count, any sample rate readable by soundfile).
 :func:`inspect_audio` and :func:`validate_audio` look at a file without
 converting it, so that corpus readers can skip broken files and warn about
-suspicious ones before training ever sees them.
+suspicious ones before training ever sees them. Mixing channels down and
+resampling are normal conversions, not oddities:
+:func:`reading_conversions` names those a file will get, so that readers
+can count them.
 
 Example
 -------
@@ -30,10 +33,13 @@ __all__ = [
     "CLIPPING_LEVEL",
     "CLIPPED_FRACTION_WARNING",
     "AudioError",
+    "AudioFormat",
     "AudioInfo",
     "audio_duration",
+    "audio_format",
     "inspect_audio",
     "load_audio",
+    "reading_conversions",
     "validate_audio",
 ]
 
@@ -54,6 +60,35 @@ class AudioError(ValueError):
     ...
     speechbrain_sercl.data.audio.AudioError: a.wav: has no samples
     """
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """What a sound file's header says, read without the samples.
+
+    Arguments
+    ---------
+    sample_rate : int
+        Samples per second per channel.
+    channels : int
+        Number of channels.
+    frames : int
+        Number of samples per channel.
+
+    Example
+    -------
+    >>> AudioFormat(22050, 2, 11025).duration
+    0.5
+    """
+
+    sample_rate: int
+    channels: int
+    frames: int
+
+    @property
+    def duration(self):
+        """Length in seconds (``frames / sample_rate``)."""
+        return self.frames / self.sample_rate
 
 
 @dataclass(frozen=True)
@@ -196,6 +231,41 @@ def _random_crop(waveform, length, generator):
     return waveform[start : start + length]
 
 
+def audio_format(path):
+    """Sample rate, channels and length of a sound file, from its header.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The sound file.
+
+    Returns
+    -------
+    AudioFormat
+        What the header says.
+
+    Raises
+    ------
+    AudioError
+        When the file is missing or its header is unreadable.
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> path = getfixture("tmp_path") / "a.wav"
+    >>> sf.write(path, np.zeros((11025, 2)), 22050)
+    >>> audio_format(path)
+    AudioFormat(sample_rate=22050, channels=2, frames=11025)
+    """
+    if not os.path.isfile(path):
+        raise AudioError(f"{path}: audio file does not exist")
+    try:
+        info = sf.info(path)
+    except (sf.SoundFileError, RuntimeError) as error:
+        raise _unreadable(path, error) from error
+    return AudioFormat(info.samplerate, info.channels, info.frames)
+
+
 def audio_duration(path):
     """Length of a sound file in seconds, read from its header only.
 
@@ -222,13 +292,44 @@ def audio_duration(path):
     >>> audio_duration(path)
     0.5
     """
-    if not os.path.isfile(path):
-        raise AudioError(f"{path}: audio file does not exist")
-    try:
-        info = sf.info(path)
-    except (sf.SoundFileError, RuntimeError) as error:
-        raise _unreadable(path, error) from error
-    return info.frames / info.samplerate
+    return audio_format(path).duration
+
+
+def reading_conversions(audio, sample_rate=TARGET_SAMPLE_RATE):
+    """The normal conversions :func:`load_audio` applies to a file.
+
+    These are not problems: every read of the file does them the same way.
+    Readers count them (one line per kind in a preparation report) instead
+    of warning about each file.
+
+    Arguments
+    ---------
+    audio : AudioFormat or AudioInfo
+        The file's description (anything with ``sample_rate`` and
+        ``channels``).
+    sample_rate : int
+        The rate the file is read at.
+
+    Returns
+    -------
+    list of str
+        ``"mixed down from <n> channels"`` when the file has more than one
+        channel, then ``"resampled from <rate> Hz"`` when its rate differs
+        from ``sample_rate``; empty when the file is read as it is.
+
+    Example
+    -------
+    >>> reading_conversions(AudioFormat(22050, 2, 100))
+    ['mixed down from 2 channels', 'resampled from 22050 Hz']
+    >>> reading_conversions(AudioFormat(16000, 1, 100))
+    []
+    """
+    conversions = []
+    if audio.channels > 1:
+        conversions.append(f"mixed down from {audio.channels} channels")
+    if audio.sample_rate != sample_rate:
+        conversions.append(f"resampled from {audio.sample_rate} Hz")
+    return conversions
 
 
 def inspect_audio(path):
@@ -280,9 +381,10 @@ def validate_audio(path, min_seconds=0.1):
 
     Fatal problems raise: an unreadable or corrupt file, no samples, fewer
     than ``min_seconds`` of audio, non-finite samples, all samples zero.
-    Recoverable oddities are returned as warnings: more than one channel
-    (mixed down on reading), a rate other than 16 kHz (resampled on
-    reading), more than ``CLIPPED_FRACTION_WARNING`` of samples clipped.
+    Recoverable oddities are returned as warnings: more than
+    ``CLIPPED_FRACTION_WARNING`` of samples clipped. Several channels or a
+    rate other than 16 kHz are not oddities (see
+    :func:`reading_conversions`).
 
     Arguments
     ---------
@@ -309,8 +411,11 @@ def validate_audio(path, min_seconds=0.1):
     >>> path = getfixture("tmp_path") / "a.wav"
     >>> sf.write(path, np.full((8000, 2), 0.25), 8000)
     >>> info, warnings = validate_audio(path)
-    >>> len(warnings)
-    2
+    >>> warnings, reading_conversions(info)
+    ([], ['mixed down from 2 channels', 'resampled from 8000 Hz'])
+    >>> sf.write(path, np.full(8000, 1.0), 16000)
+    >>> validate_audio(path)[1]
+    ['...: 100.00% of samples clipped']
     >>> sf.write(path, np.zeros(8000), 16000)
     >>> validate_audio(path)
     Traceback (most recent call last):
@@ -333,17 +438,8 @@ def validate_audio(path, min_seconds=0.1):
 
 
 def _oddities(path, info):
-    """Warnings for a usable file that will be converted or is clipped."""
+    """Warnings for a usable file that is clipped."""
     warnings = []
-    if info.channels > 1:
-        warnings.append(
-            f"{path}: {info.channels} channels, mixed down to mono on reading"
-        )
-    if info.sample_rate != TARGET_SAMPLE_RATE:
-        warnings.append(
-            f"{path}: sample rate {info.sample_rate} Hz, resampled to "
-            f"{TARGET_SAMPLE_RATE} Hz on reading"
-        )
     if info.clipped_fraction > CLIPPED_FRACTION_WARNING:
         warnings.append(
             f"{path}: {100 * info.clipped_fraction:.2f}% of samples clipped"

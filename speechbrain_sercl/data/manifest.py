@@ -25,15 +25,18 @@ Example
 import json
 import logging
 import os
+import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from tqdm import tqdm
 
 from speechbrain_sercl.atomic import writing_atomically
 from speechbrain_sercl.data.audio import (
+    TARGET_SAMPLE_RATE,
     AudioError,
-    audio_duration,
+    audio_format,
+    reading_conversions,
     validate_audio,
 )
 
@@ -157,6 +160,10 @@ class CorpusScan:
         Expected parts of the corpus that are absent (e.g. ``"Session3"``).
     warnings : list of str
         Messages about recoverable oddities, each naming the file.
+    conversions : dict
+        ``{conversion: number of files}`` for the normal conversions done
+        on reading (``"resampled from 22050 Hz"``, ``"mixed down from 2
+        channels"``); counted, not warned about.
 
     Example
     -------
@@ -164,6 +171,9 @@ class CorpusScan:
     >>> scan.skip("/a/x.wav", "no label")
     >>> scan.skipped
     [['/a/x.wav', 'no label']]
+    >>> scan.count_conversion("resampled from 22050 Hz")
+    >>> scan.conversions
+    {'resampled from 22050 Hz': 1}
     """
 
     utterances: list = field(default_factory=list)
@@ -173,6 +183,7 @@ class CorpusScan:
     ignored: list = field(default_factory=list)
     missing: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    conversions: dict = field(default_factory=dict)
 
     def skip(self, path, reason):
         """Record (and log) that ``path`` was left out because of ``reason``."""
@@ -183,6 +194,10 @@ class CorpusScan:
         """Record a recoverable oddity (logged once per corpus, in total)."""
         logger.debug(message)
         self.warnings.append(message)
+
+    def count_conversion(self, conversion):
+        """Count one file that gets ``conversion`` on reading (not logged)."""
+        self.conversions[conversion] = self.conversions.get(conversion, 0) + 1
 
     def drop(self, label):
         """Count one utterance with a ``label`` that the recipe drops."""
@@ -215,6 +230,10 @@ class PreparationReport:
         Expected parts of the corpus that are absent.
     warnings : list of str
         Recoverable oddities.
+    conversions : dict
+        ``{conversion: number of files}`` for the normal conversions done
+        on reading (resampling, mixing down), e.g. ``{"resampled from 22050
+        Hz": 144}``; not warnings.
     reused : bool
         True when an existing manifest with the same options was kept.
 
@@ -235,6 +254,7 @@ class PreparationReport:
     ignored: list = field(default_factory=list)
     missing: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    conversions: dict = field(default_factory=dict)
     reused: bool = False
 
     @property
@@ -281,6 +301,10 @@ class PreparationReport:
         emotion  s1  total
         sad       2      2
         total     2      2
+        >>> report.conversions = {"resampled from 22050 Hz": 2}
+        >>> print(report.summary().splitlines()[-2:])
+        ['converted on reading to mono 16000 Hz (normal, not a problem):',
+         '  resampled from 22050 Hz: 2 files']
         """
         lines = [
             f"{self.corpus}: {self.num_utterances} utterances, "
@@ -300,6 +324,7 @@ class PreparationReport:
                 f"ignored files: {len(self.ignored)} (macOS metadata, "
                 "non-wav files)"
             )
+        lines += _conversion_lines(self.conversions)
         lines += _listing("warnings", self.warnings, max_listed)
         return "\n".join(lines).rstrip("\n")
 
@@ -348,6 +373,27 @@ def _listing(title, items, max_listed):
             f"  ... and {len(items) - max_listed} more (see {REPORT_FILE})"
         )
     return lines
+
+
+def _conversion_lines(conversions):
+    """One line per normal conversion on reading, with its file count."""
+    if not conversions:
+        return []
+    lines = [
+        f"converted on reading to mono {TARGET_SAMPLE_RATE} Hz (normal, "
+        "not a problem):"
+    ]
+    for conversion, count in conversions.items():
+        lines.append(f"  {conversion}: {count} file{'' if count == 1 else 's'}")
+    return lines
+
+
+def _natural_key(text):
+    """Sort key that orders the numbers inside ``text`` by value."""
+    return [
+        int(part) if part.isdigit() else part
+        for part in re.split(r"(\d+)", text)
+    ]
 
 
 def _pairs(title, mapping, separator):
@@ -502,7 +548,9 @@ def load_prepared_report(save_folder, options):
     -------
     PreparationReport or None
         The saved report (with ``reused=True``), or None when the manifest,
-        the report or the options are missing or the options differ.
+        the report or the options are missing or the options differ, or
+        when the report was written by a version with other fields (then
+        the corpus is prepared again).
 
     Example
     -------
@@ -514,10 +562,12 @@ def load_prepared_report(save_folder, options):
     manifest_path = os.path.join(os.path.abspath(save_folder), MANIFEST_FILE)
     if saved_options != options or not os.path.isfile(manifest_path):
         return None
-    try:
-        report = PreparationReport(**saved_report)
-    except TypeError:  # no report, or one written by another version
+    # No report, or one written by another version (e.g. before conversions
+    # were counted, when each resampled file was a warning).
+    keys = {report_field.name for report_field in fields(PreparationReport)}
+    if not isinstance(saved_report, dict) or set(saved_report) != keys:
         return None
+    report = PreparationReport(**saved_report)
     return replace(report, manifest_path=manifest_path, reused=True)
 
 
@@ -612,15 +662,20 @@ def _without_path(message, path):
 
 
 def _checked_duration(path, validate, scan):
-    """Duration of ``path``; records its warnings in ``scan``."""
-    if not validate:
-        duration = audio_duration(path)
-        if duration <= 0:
+    """Duration of ``path``; records its warnings and conversions in ``scan``.
+
+    Conversions are counted only for files that pass the checks.
+    """
+    if validate:
+        info, warnings = validate_audio(path)
+    else:
+        info, warnings = audio_format(path), []
+        if info.frames <= 0:
             raise AudioError(f"{path}: audio file has no samples (zero length)")
-        return duration
-    info, warnings = validate_audio(path)
     for message in warnings:
         scan.warn(message)
+    for conversion in reading_conversions(info):
+        scan.count_conversion(conversion)
     return info.duration
 
 
@@ -636,6 +691,15 @@ def _make_report(scan, corpus, save_folder, manifest):
         if emotion in table
     }
     seconds = sum(entry["duration"] for entry in manifest.values())
+    conversions = dict(
+        sorted(scan.conversions.items(), key=lambda item: _natural_key(item[0]))
+    )
+    if conversions:
+        logger.info(
+            "%s: converted on reading: %s",
+            corpus,
+            ", ".join(f"{name} ({n})" for name, n in conversions.items()),
+        )
     if scan.warnings:
         logger.warning(
             "%s: %d warnings, e.g. %s (all in %s)",
@@ -655,4 +719,5 @@ def _make_report(scan, corpus, save_folder, manifest):
         ignored=scan.ignored,
         missing=scan.missing,
         warnings=scan.warnings,
+        conversions=conversions,
     )

@@ -27,6 +27,7 @@ __all__ = [
     "iemocap_wav_path",
     "write_iemocap",
     "write_casia",
+    "write_converted_casia",
 ]
 
 FIXTURE_SECONDS = 0.25
@@ -210,7 +211,7 @@ def write_iemocap(folder, labels=None, wav_ids=None):
     return release
 
 
-def write_casia(folder, layout=None):
+def write_casia(folder, layout=None, sample_rates=None):
     """Write a tiny CASIA corpus: ``<speaker>/<emotion>/<NNN>.wav``.
 
     Arguments
@@ -221,6 +222,8 @@ def write_casia(folder, layout=None):
         ``{speaker: {emotion folder: number of files}}`` (default
         ``CASIA_LAYOUT``); files are numbered 201, 202, ... as in the
         public release.
+    sample_rates : dict, optional
+        ``{speaker: sample rate}`` for speakers not recorded at 16 kHz.
 
     Returns
     -------
@@ -236,7 +239,49 @@ def write_casia(folder, layout=None):
     root = Path(folder)
     layout = CASIA_LAYOUT if layout is None else layout
     for speaker, emotions in layout.items():
+        sample_rate = (sample_rates or {}).get(speaker, 16000)
         for emotion, count in emotions.items():
             for number in range(201, 201 + count):
-                write_wav(root / speaker / emotion / f"{number}.wav")
+                path = root / speaker / emotion / f"{number}.wav"
+                write_wav(path, sample_rate=sample_rate)
+    return root
+
+
+def write_converted_casia(folder):
+    """``CASIA_LAYOUT`` with files that are converted on reading or clipped.
+
+    ``liuchanhg`` and ``ZhaoZuoxiang`` (4 files each) are at 22.05 kHz,
+    ``wangzhe`` at 16 kHz, and then:
+
+    - ``ZhaoZuoxiang/sad/201.wav`` is stereo (at 22.05 kHz);
+    - ``wangzhe/happiness/201.wav`` is stereo (at 16 kHz);
+    - ``wangzhe/surprised/201.wav`` is at 48 kHz;
+    - ``wangzhe/Fearful/201.wav`` is heavily clipped (16 kHz, mono).
+
+    Arguments
+    ---------
+    folder : str or pathlib.Path
+        The corpus root written.
+
+    Returns
+    -------
+    pathlib.Path
+        The corpus root.
+
+    Example
+    -------
+    >>> root = write_converted_casia(getfixture("tmp_path") / "casia")
+    >>> info = sf.info(root / "ZhaoZuoxiang" / "sad" / "201.wav")
+    >>> info.samplerate, info.channels
+    (22050, 2)
+    """
+    root = write_casia(
+        folder, sample_rates={"liuchanhg": 22050, "ZhaoZuoxiang": 22050}
+    )
+    stereo = root / "ZhaoZuoxiang" / "sad" / "201.wav"
+    write_wav(stereo, sample_rate=22050, channels=2)
+    write_wav(root / "wangzhe" / "happiness" / "201.wav", channels=2)
+    write_wav(root / "wangzhe" / "surprised" / "201.wav", sample_rate=48000)
+    clipped = tone(FIXTURE_SECONDS, 16000, amplitude=2.0).clip(-1.0, 1.0)
+    write_wav(root / "wangzhe" / "Fearful" / "201.wav", samples=clipped)
     return root

@@ -9,9 +9,12 @@ from corpus_fixtures import tone, write_wav
 from speechbrain_sercl.data.audio import (
     TARGET_SAMPLE_RATE,
     AudioError,
+    AudioFormat,
     audio_duration,
+    audio_format,
     inspect_audio,
     load_audio,
+    reading_conversions,
     validate_audio,
 )
 
@@ -157,17 +160,26 @@ def test_inspect_matches_numpy_statistics(tmp_path):
     assert info.clipped_fraction == pytest.approx(130 / 16000)
 
 
-def test_validate_warns_about_stereo_rate_and_clipping(tmp_path):
+def test_validate_warns_about_clipping_not_about_conversions(tmp_path):
     clean = write_wav(tmp_path / "clean.wav")
     assert validate_audio(clean)[1] == []
+    assert reading_conversions(validate_audio(clean)[0]) == []
 
     stereo = write_wav(tmp_path / "stereo.wav", channels=2)
-    (warning,) = validate_audio(stereo)[1]
-    assert "stereo.wav" in warning and "2 channels" in warning
+    info, warnings = validate_audio(stereo)
+    assert warnings == []
+    assert reading_conversions(info) == ["mixed down from 2 channels"]
 
-    rate = write_wav(tmp_path / "rate.wav", sample_rate=44100)
-    (warning,) = validate_audio(rate)[1]
-    assert "rate.wav" in warning and "44100 Hz" in warning
+    both = write_wav(tmp_path / "both.wav", sample_rate=44100, channels=3)
+    info, warnings = validate_audio(both)
+    assert warnings == []
+    assert reading_conversions(info) == [
+        "mixed down from 3 channels",
+        "resampled from 44100 Hz",
+    ]
+    assert reading_conversions(info, sample_rate=44100) == [
+        "mixed down from 3 channels"
+    ]
 
     samples = tone(0.5, 16000, amplitude=2.0).clip(-1.0, 1.0)
     clipped = write_wav(tmp_path / "clipped.wav", samples=samples)
@@ -175,4 +187,14 @@ def test_validate_warns_about_stereo_rate_and_clipping(tmp_path):
     assert "clipped.wav" in warning and "clipped" in warning
     assert info.clipped_fraction == pytest.approx(
         np.mean(np.abs(samples) >= 0.999)
+    )
+
+
+def test_audio_format_reads_the_header(tmp_path):
+    path = write_wav(tmp_path / "a.wav", sample_rate=22050, channels=2)
+    header = audio_format(path)
+    assert header == AudioFormat(22050, 2, round(0.25 * 22050))
+    assert header.duration == audio_duration(path)
+    assert reading_conversions(header) == reading_conversions(
+        inspect_audio(path)
     )

@@ -1,5 +1,7 @@
 """Tests for the CASIA reader on tiny corpora in the real layout."""
 
+import json
+import logging
 import os
 
 import numpy as np
@@ -7,6 +9,7 @@ import pytest
 from corpus_fixtures import (
     FIXTURE_SECONDS,
     write_casia,
+    write_converted_casia,
     write_iemocap,
     write_wav,
 )
@@ -137,10 +140,12 @@ def test_bad_audio_is_skipped_and_odd_audio_kept(tmp_path):
     assert "zero length" in reasons["liuchanhg/fear/201.wav"]
     assert "too short" in reasons["liuchanhg/happy/201.wav"]
     assert len(reasons) == 3
-    warned = " ".join(report.warnings)
-    assert "Fearful/201.wav: sample rate 8000 Hz" in warned
-    assert "surprised/201.wav: 2 channels" in warned
-    assert "surprised/201.wav: sample rate 48000 Hz" in warned
+    assert report.warnings == []
+    assert report.conversions == {
+        "mixed down from 2 channels": 1,
+        "resampled from 8000 Hz": 1,
+        "resampled from 48000 Hz": 1,
+    }
 
 
 def test_header_only_check_skips_unreadable_but_not_silent(tmp_path):
@@ -201,3 +206,94 @@ def test_registry_dispatches_to_the_reader(tmp_path):
     with pytest.raises(ValueError, match="unknown corpus reader 'msp'"):
         prepare_corpus("msp", root, tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+# What prepare_casia must count on write_converted_casia, by hand: 8 files of
+# liuchanhg and ZhaoZuoxiang at 22.05 kHz, one wangzhe file at 48 kHz, one
+# stereo file in each of ZhaoZuoxiang and wangzhe.
+CONVERSIONS = {
+    "mixed down from 2 channels": 2,
+    "resampled from 22050 Hz": 8,
+    "resampled from 48000 Hz": 1,
+}
+CONVERSION_LINES = [
+    "converted on reading to mono 16000 Hz (normal, not a problem):",
+    "  mixed down from 2 channels: 2 files",
+    "  resampled from 22050 Hz: 8 files",
+    "  resampled from 48000 Hz: 1 file",
+]
+
+
+def _warning_messages(caplog):
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno >= logging.WARNING
+    ]
+
+
+def test_conversions_are_counted_once_and_clipping_is_warned(tmp_path, caplog):
+    root = write_converted_casia(tmp_path / "casia")
+    with caplog.at_level(logging.DEBUG):
+        report = prepare_casia(root, tmp_path / "save")
+    manifest = load_manifest(report.manifest_path)
+    assert set(manifest) == set(EXPECTED) and report.skipped == []
+    for entry in manifest.values():  # 5512 frames at 22.05 kHz
+        assert entry["duration"] == pytest.approx(FIXTURE_SECONDS, abs=1e-4)
+    assert report.conversions == CONVERSIONS
+    assert list(report.conversions) == list(CONVERSIONS)  # 22050 < 48000
+    clipped = str(root / "wangzhe" / "Fearful" / "201.wav")
+    (warning,) = report.warnings
+    assert warning.startswith(f"{clipped}: ") and "clipped" in warning
+
+    warned = _warning_messages(caplog)
+    assert any("clipped" in message for message in warned)
+    for message in warned:
+        assert "resampl" not in message and "mixed down" not in message
+        assert "22050" not in message and "channels" not in message
+
+    lines = report.summary().splitlines()
+    start = lines.index(CONVERSION_LINES[0])
+    assert lines[start : start + 4] == CONVERSION_LINES
+    assert [line for line in lines if "resampled" in line] == (
+        CONVERSION_LINES[2:]
+    )
+    assert not any(".wav" in line for line in CONVERSION_LINES)
+    assert lines[start + 4 :] == ["warnings: 1", f"  {warning}"]
+
+    saved = json.loads((tmp_path / "save" / "prepare_report.json").read_text())
+    assert saved["conversions"] == CONVERSIONS
+    assert saved["warnings"] == [warning]
+    reused = prepare_casia(root, tmp_path / "save")
+    assert reused.reused
+    assert reused.conversions == CONVERSIONS
+    assert list(reused.conversions) == list(CONVERSIONS)
+    assert CONVERSION_LINES[1] in reused.summary().splitlines()
+
+
+def test_header_only_check_counts_the_same_conversions(tmp_path, caplog):
+    root = write_converted_casia(tmp_path / "casia")
+    report = prepare_casia(root, tmp_path / "save", validate_audio=False)
+    assert report.conversions == CONVERSIONS
+    assert report.warnings == []  # clipping needs the samples
+    assert _warning_messages(caplog) == []
+
+
+def test_report_of_an_older_version_is_prepared_again(tmp_path):
+    root = write_converted_casia(tmp_path / "casia")
+    prepare_casia(root, tmp_path / "save")
+    report_path = tmp_path / "save" / "prepare_report.json"
+    old = json.loads(report_path.read_text())
+    # Written before conversions were counted: one warning per file.
+    del old["conversions"]
+    old["warnings"] = [
+        f"{path}: sample rate 22050 Hz, resampled to 16000 Hz on reading"
+        for path in sorted(root.glob("liuchanhg/*/*.wav"))
+    ]
+    report_path.write_text(json.dumps(old))
+    again = prepare_casia(root, tmp_path / "save")
+    assert not again.reused
+    assert again.conversions == CONVERSIONS and len(again.warnings) == 1
+    saved = json.loads(report_path.read_text())
+    assert saved["conversions"] == CONVERSIONS
+    assert prepare_casia(root, tmp_path / "save").reused

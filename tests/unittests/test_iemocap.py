@@ -102,6 +102,7 @@ def test_manifest_is_exactly_the_expected_one(tmp_path):
     assert report.hours == pytest.approx(9 * FIXTURE_SECONDS / 3600)
     assert report.skipped == [] and report.missing == []
     assert report.warnings == [] and report.reused is False
+    assert report.conversions == {}
 
 
 def test_release_folder_or_its_parent_give_the_same_manifest(tmp_path):
@@ -172,9 +173,11 @@ def test_bad_audio_is_skipped_or_warned_and_macos_files_ignored(tmp_path):
         ".DS_Store",
         "._Ses01F_impro01.txt",
     }
-    assert len(report.warnings) == 2
-    assert any("Ses03F_impro05_M000.wav" in w for w in report.warnings)
-    assert any("44100 Hz" in w for w in report.warnings)
+    assert report.warnings == []
+    assert report.conversions == {
+        "mixed down from 2 channels": 1,
+        "resampled from 44100 Hz": 1,
+    }
     assert manifest["Ses04M_script03_1_M000"]["duration"] == pytest.approx(
         FIXTURE_SECONDS
     )

@@ -1,10 +1,11 @@
 """Tests for ``sercl prepare`` on tiny corpora in the real layouts."""
 
+import logging
 import subprocess
 import sys
 
 import pytest
-from corpus_fixtures import write_casia, write_iemocap
+from corpus_fixtures import write_casia, write_converted_casia, write_iemocap
 
 from speechbrain_sercl.cli import main
 from speechbrain_sercl.data.manifest import CANONICAL_EMOTIONS, load_manifest
@@ -48,6 +49,37 @@ def test_prepare_casia_prints_the_table(tmp_path, capsys):
         "happiness -> happy, surprised -> surprise"
     ) in output
     assert len(load_manifest(tmp_path / "save" / "manifest.json")) == 11
+
+
+def test_prepare_casia_counts_conversions_once(tmp_path, capsys, caplog):
+    root = write_converted_casia(tmp_path / "casia")
+    argv = ["prepare", "casia", str(root), str(tmp_path / "save")]
+    assert main(argv) == 0
+    output = capsys.readouterr().out
+    assert _table(output) == CASIA_TABLE
+    # One line per conversion with its number of files, none per file.
+    assert output.count("resampled") == 2
+    assert output.count("mixed down") == 1
+    clipped = root / "wangzhe" / "Fearful" / "201.wav"
+    assert output.endswith(
+        "converted on reading to mono 16000 Hz (normal, not a problem):\n"
+        "  mixed down from 2 channels: 2 files\n"
+        "  resampled from 22050 Hz: 8 files\n"
+        "  resampled from 48000 Hz: 1 file\n"
+        "warnings: 1\n"
+        f"  {clipped}: 66.75% of samples clipped\n"
+    )
+    warned = [
+        record.getMessage()
+        for record in caplog.records
+        if record.levelno >= logging.WARNING
+    ]
+    assert len(warned) == 1 and "66.75% of samples clipped" in warned[0]
+
+    assert main(argv) == 0
+    again = capsys.readouterr().out
+    assert "(kept: already prepared with the same options)" in again
+    assert again.endswith(output[output.index("\nconverted on reading") :])
 
 
 def test_prepare_iemocap_improvised_only_and_reuse(tmp_path, capsys):
