@@ -19,7 +19,8 @@ Expected hparams: ``lr_schedule`` (a
 :class:`~speechbrain_sercl.schedulers.MultiStepScheduler`), ``lr_scales``
 (module name -> rate multiplier), ``train_logger``, and optionally
 ``train_crop`` (an :class:`~speechbrain_sercl.data.pipeline.EpochCrop`);
-``contrastive_loss`` for stage 1; ``output_folder`` for test reports.
+``contrastive_loss`` for stage 1; ``output_folder`` for test reports
+(``predictions.csv`` and ``test_metrics.json``).
 
 Authors
  * speechbrain-sercl developers
@@ -38,9 +39,11 @@ from speechbrain.utils.checkpoints import (
 )
 from speechbrain.utils.distributed import if_main_process
 
+from speechbrain_sercl import layout
 from speechbrain_sercl.atomic import writing_atomically
 from speechbrain_sercl.losses import positive_mask_from_labels
 from speechbrain_sercl.metrics import EmotionMetricStats
+from speechbrain_sercl.report import write_predictions
 from speechbrain_sercl.schedulers import set_learning_rate
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "ContrastiveBrain",
     "EmotionBrain",
     "FineTuneBrain",
+    "class_names",
     "parameter_groups",
     "unwrap",
 ]
@@ -77,6 +81,31 @@ def unwrap(module):
         torch.nn.DataParallel,
     )
     return module.module if isinstance(module, wrappers) else module
+
+
+def class_names(label_encoder):
+    """The class names of a label encoder, in index order.
+
+    Arguments
+    ---------
+    label_encoder : speechbrain.dataio.encoder.CategoricalEncoder
+        The classifier's encoder.
+
+    Returns
+    -------
+    list of str
+        ``ind2lab[0], ind2lab[1], ...``: the order of the classifier's
+        outputs.
+
+    Example
+    -------
+    >>> from speechbrain.dataio.encoder import CategoricalEncoder
+    >>> encoder = CategoricalEncoder()
+    >>> encoder.update_from_iterable(["sad", "angry"])
+    >>> class_names(encoder)
+    ['sad', 'angry']
+    """
+    return [label_encoder.ind2lab[i] for i in range(len(label_encoder))]
 
 
 def parameter_groups(modules, lr_scales):
@@ -286,9 +315,18 @@ class ClassifierBrain(EmotionBrain):
     """Stage 2: frozen speech model, trained pooling + emotion classifier.
 
     Modules: ``ssl`` (kept in eval mode, no gradients), ``pooling`` and
-    ``classifier``. Targets come from ``emotion_encoded``. The test stage
-    writes ``test_metrics.json`` (UA, WA, macro-F1, confusion matrix, class
-    names) into ``hparams.output_folder``.
+    ``classifier``. Targets come from ``emotion_encoded``; the test data
+    also provides ``corpus`` and ``speaker``. The test stage writes, into
+    ``hparams.output_folder`` and on the main process only,
+    ``predictions.csv`` (one row per test utterance, see
+    :func:`speechbrain_sercl.report.write_predictions`) and then
+    ``test_metrics.json`` (UA, WA, macro-F1, confusion matrix, class
+    names), the sign of a finished step.
+
+    SpeechBrain 1.1.2 gives the test stage no distributed sampler
+    (``Brain.make_dataloader`` adds one for training only): under DDP every
+    process evaluates the whole test set, so the main process holds every
+    utterance exactly once (``write_predictions`` refuses a repeated id).
     """
 
     STAGE = "classifier"
@@ -302,11 +340,26 @@ class ClassifierBrain(EmotionBrain):
         return self.modules.classifier(embeddings)
 
     def compute_objectives(self, predictions, batch, stage):
-        """Negative log-likelihood; collects predictions outside training."""
+        """Negative log-likelihood; collects predictions outside training.
+
+        At test time also keeps each utterance's corpus, speaker and class
+        probabilities for ``predictions.csv``.
+        """
         targets = batch.emotion_encoded.data.reshape(-1)
         loss = torch.nn.functional.nll_loss(predictions.float(), targets)
         if stage != sb.Stage.TRAIN:
             self.metrics.append(batch.id, predictions.detach(), targets)
+        if stage == sb.Stage.TEST:
+            probabilities = predictions.detach().double().exp()
+            probabilities = probabilities.reshape(len(targets), -1)
+            self.test_utterances.extend(
+                zip(
+                    batch.corpus,
+                    batch.speaker,
+                    probabilities.cpu().tolist(),
+                    strict=True,
+                )
+            )
         return loss
 
     def on_stage_start(self, stage, epoch=None):
@@ -316,9 +369,10 @@ class ClassifierBrain(EmotionBrain):
             self.metrics = EmotionMetricStats(
                 n_classes=len(self.hparams.label_encoder)
             )
+            self.test_utterances = []
 
     def on_stage_end(self, stage, stage_loss, epoch=None):
-        """Log; after the test, write the metrics report."""
+        """Log; after the test, write the predictions and the report."""
         super().on_stage_end(stage, stage_loss, epoch)
         if stage == sb.Stage.TRAIN:
             return
@@ -335,7 +389,48 @@ class ClassifierBrain(EmotionBrain):
             test_stats={"loss": stage_loss, **scores},
         )
         if if_main_process():
+            # test_metrics.json last: the fold runner takes it as the sign
+            # of a finished step.
+            self.write_predictions()
             self.write_test_report(summary)
+
+    def write_predictions(self):
+        """Write ``predictions.csv`` in the output folder.
+
+        One row per test utterance: id, corpus, speaker, true emotion,
+        predicted emotion (the arg-max used by the metrics) and the
+        probability of every class in the label encoder's order.
+
+        Returns
+        -------
+        str
+            The path written.
+        """
+        classes = class_names(self.hparams.label_encoder)
+        metrics = self.metrics
+        if len(self.test_utterances) != len(metrics.ids):
+            raise RuntimeError(
+                f"{len(metrics.ids)} test predictions but "
+                f"{len(self.test_utterances)} utterance records"
+            )
+        rows = []
+        for index, (corpus, speaker, probabilities) in enumerate(
+            self.test_utterances
+        ):
+            rows.append(
+                {
+                    "id": metrics.ids[index],
+                    "corpus": corpus,
+                    "speaker": speaker,
+                    "emotion": classes[metrics.targets[index]],
+                    "predicted": classes[metrics.predictions[index]],
+                    "probabilities": probabilities,
+                }
+            )
+        path = layout.step_file(
+            self.hparams.output_folder, layout.PREDICTIONS_FILE
+        )
+        return write_predictions(path, classes, rows)
 
     def write_test_report(self, summary):
         """Write ``test_metrics.json`` in the output folder.
@@ -345,15 +440,16 @@ class ClassifierBrain(EmotionBrain):
         summary : dict
             ``EmotionMetricStats.summarize()``.
         """
-        encoder = self.hparams.label_encoder
         report = {
             "UA": summary["UA"],
             "WA": summary["WA"],
             "macro_F1": summary["macro_F1"],
             "confusion": [list(map(int, row)) for row in summary["confusion"]],
-            "classes": [encoder.ind2lab[i] for i in range(len(encoder))],
+            "classes": class_names(self.hparams.label_encoder),
         }
-        path = os.path.join(self.hparams.output_folder, "test_metrics.json")
+        path = layout.step_file(
+            self.hparams.output_folder, layout.TEST_REPORT_FILE
+        )
         with writing_atomically(path) as tmp_path:
             with open(tmp_path, "w", encoding="utf-8") as out:
                 json.dump(report, out, indent=2)

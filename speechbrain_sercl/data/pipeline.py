@@ -187,13 +187,15 @@ def make_dataset(
 ):
     """Build a DynamicItemDataset over some utterances of a manifest.
 
-    Output keys: ``id``, ``sig`` (16 kHz mono), ``emotion`` and ``corpus``
-    (strings), and ``emotion_encoded`` when a label encoder is given.
+    Output keys: ``id``, ``sig`` (16 kHz mono), ``emotion``, ``corpus``
+    and ``speaker`` (strings), and ``emotion_encoded`` when a label encoder
+    is given.
 
     Arguments
     ---------
     manifest : dict
-        utterance id -> entry (``wav``, ``emotion``, ``corpus``, ...).
+        utterance id -> entry (``wav``, ``emotion``, ``corpus``,
+        ``speaker``, ...).
     ids : iterable of str
         The utterances to keep (a fold split); unknown ids are an error.
     crop : EpochCrop, optional
@@ -213,11 +215,12 @@ def make_dataset(
     >>> import numpy, soundfile, pathlib
     >>> wav = pathlib.Path(getfixture("tmp_path")) / "u1.wav"
     >>> soundfile.write(wav, numpy.zeros(16000) + 0.1, 16000)
-    >>> manifest = {"u1": {"wav": str(wav), "emotion": "sad", "corpus": "c"}}
+    >>> entry = {"wav": str(wav), "emotion": "sad", "corpus": "c"}
+    >>> manifest = {"u1": {**entry, "speaker": "s1"}}
     >>> dataset = make_dataset(manifest, ["u1"], crop=EpochCrop(0.5))
     >>> item = dataset[0]
-    >>> item["id"], item["emotion"], item["sig"].shape
-    ('u1', 'sad', torch.Size([8000]))
+    >>> item["id"], item["speaker"], item["emotion"], item["sig"].shape
+    ('u1', 's1', 'sad', torch.Size([8000]))
     """
     ids = list(ids)
     missing = [utt for utt in ids if utt not in manifest]
@@ -225,7 +228,7 @@ def make_dataset(
         raise KeyError(f"utterances not in the manifest: {missing[:5]}")
     dataset = DynamicItemDataset({utt: manifest[utt] for utt in ids})
     dataset.add_dynamic_item(_audio_pipeline(crop, max_seconds))
-    keys = ["id", "sig", "emotion", "corpus"]
+    keys = ["id", "sig", "emotion", "corpus", "speaker"]
     if label_encoder is not None:
         dataset.add_dynamic_item(_label_pipeline(label_encoder))
         keys.append("emotion_encoded")

@@ -27,6 +27,7 @@ def manifest(tmp_path):
             "wav": str(wav),
             "emotion": emotion,
             "corpus": "c",
+            "speaker": f"s{index % 2}",
         }
     return entries
 
@@ -63,6 +64,16 @@ def test_encoded_labels_follow_sorted_class_names(manifest, tmp_path):
     dataset = make_dataset(manifest, list(manifest), label_encoder=encoder)
     labels = [dataset[i]["emotion_encoded"].item() for i in range(3)]
     assert labels == [1, 0, 1]  # angry = 0, sad = 1
+
+
+def test_items_carry_the_manifest_strings(manifest):
+    dataset = make_dataset(manifest, ["u2", "u1"])
+    items = [dataset[i] for i in range(2)]
+    assert [
+        (item["id"], item["corpus"], item["speaker"], item["emotion"])
+        for item in items
+    ] == [("u2", "c", "s0", "sad"), ("u1", "c", "s1", "angry")]
+    assert set(items[0]) == {"id", "sig", "emotion", "corpus", "speaker"}
 
 
 def test_saved_label_encoder_must_match_the_data(tmp_path):
