@@ -234,11 +234,44 @@ def main(argv=None):
         The exit status.
     """
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "extra_arguments", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.arguments = extra
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, overrides = _set_aside_overrides(parser, argv)
+    args, extra = parser.parse_known_args(own)
+    if (extra or overrides) and not getattr(args, "extra_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra + overrides)}")
+    args.arguments = extra + overrides
     return args.func(args) or 0
+
+
+def _set_aside_overrides(parser, argv):
+    """Keep ``--key=value`` items that are no option of ours from argparse.
+
+    argparse would take such an item for the value of a preceding
+    ``nargs="+"`` option when it holds a space (``--runs 0
+    --data_folder=/my data``).
+    """
+    own = set()
+    for action in _subparsers(parser):
+        for subparser in action.choices.values():
+            own.update(
+                name
+                for option in subparser._actions
+                for name in option.option_strings
+            )
+    kept, set_aside = [], []
+    for item in argv:
+        name, has_value, _ = item.partition("=")
+        is_override = item.startswith("--") and has_value and name not in own
+        (set_aside if is_override else kept).append(item)
+    return kept, set_aside
+
+
+def _subparsers(parser):
+    return [
+        action
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ __all__ = [
     "run_folder",
     "save_folder",
     "stage1_copy_folder",
+    "step_file",
     "step_folder",
     "step_log",
     "train_log",
@@ -208,6 +209,29 @@ def save_folder(output_folder):
     return os.path.join(str(output_folder), _SAVE_FOLDER)
 
 
+def step_file(folder, name):
+    """A file of a step folder.
+
+    Arguments
+    ---------
+    folder : str
+        A step folder (:func:`step_folder`).
+    name : str
+        One of this module's file names (``PREDICTIONS_FILE``, ...).
+
+    Returns
+    -------
+    str
+        ``<folder>/<name>``.
+
+    Example
+    -------
+    >>> step_file("exp/paper/fold_0/casia/finetune", PREDICTIONS_FILE)
+    'exp/paper/fold_0/casia/finetune/predictions.csv'
+    """
+    return os.path.join(str(folder), name)
+
+
 def train_log(output_folder):
     """A step's training log (SpeechBrain's ``FileTrainLogger`` file).
 
@@ -226,7 +250,7 @@ def train_log(output_folder):
     >>> train_log("exp/paper/fold_0/contrastive")
     'exp/paper/fold_0/contrastive/train_log.txt'
     """
-    return os.path.join(str(output_folder), TRAIN_LOG_FILE)
+    return step_file(output_folder, TRAIN_LOG_FILE)
 
 
 def step_log(output_folder):
@@ -247,7 +271,7 @@ def step_log(output_folder):
     >>> step_log("exp/paper/fold_0/contrastive")
     'exp/paper/fold_0/contrastive/step_log.txt'
     """
-    return os.path.join(str(output_folder), STEP_LOG_FILE)
+    return step_file(output_folder, STEP_LOG_FILE)
 
 
 def encoder_files(folder):
