@@ -2,7 +2,7 @@
 # GPU check: the three Brains on CUDA in bf16 and fp16, through SpeechBrain's
 # own run options (--device, --precision), on the embedded demo data with
 # the tiny WavLM. One short stage-1 epoch, then stage 2 from that encoder and
-# one FT epoch, per precision; prints the train logs and test metrics, then
+# one FT epoch per corpus (`sercl folds demo --runs 0`), per precision; prints the train logs and test metrics, then
 # times one stage-1 step in float32 and bf16, with and without gradient
 # checkpointing (benchmarks/bench_stage1_step.py).
 #
@@ -29,24 +29,14 @@ if os.environ["DEVICE"].startswith("cuda"):
           "| bf16 supported:", torch.cuda.is_bf16_supported())
 PY
 
-common=(--device="$DEVICE" --noprogressbar --number_of_epochs=1 --num_workers=0)
-downstream=(--ssl_source=tiny-wavlm --hidden_size=32 --batch_size=16
-    --classifier_hidden_size=64 --crop_seconds=2.0)
 for precision in ${PRECISIONS:-bf16 fp16}; do
     experiment="$out/$precision"
-    echo "=== precision $precision: stage 1 ==="
-    "$python" recipes/CrossCorpus/train_contrastive.py hparams/demo.yaml \
-        "${common[@]}" --precision="$precision" --batches_per_epoch=8 \
-        --experiment_folder="$experiment" --demo_data_folder="$out/data"
-    for recipe in classifier finetune; do
-        echo "=== precision $precision: $recipe on the IEMOCAP-like corpus ==="
-        "$python" recipes/CrossCorpus/train_classifier.py \
-            "recipes/IEMOCAP/${recipe}_wavlm.yaml" "${common[@]}" \
-            "${downstream[@]}" --precision="$precision" \
-            --experiment_folder="$experiment" \
-            --pretrained_folder="$experiment/pretrained" \
-            --data_folder="$out/data/IEMOCAP_full_release"
-    done
+    echo "=== precision $precision: stage 1, stage 2 and FT of run 0 ==="
+    "$python" -m speechbrain_sercl.cli folds demo --runs 0 \
+        --experiment_folder="$experiment" --demo_data_folder="$out/data" \
+        --number_of_epochs=1 --contrastive.batches_per_epoch=8 \
+        --num_workers=0 --noprogressbar \
+        --device="$DEVICE" --precision="$precision"
     tail -n 2 "$experiment"/paper/fold_0/*/train_log.txt \
         "$experiment"/paper/fold_0/*/*/train_log.txt
 done

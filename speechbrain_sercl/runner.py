@@ -21,7 +21,8 @@ checkpoints). What each step receives:
 - its corpus (name, release folder, reader, reader options) and run;
 - the stage-1 YAML's ``method_overrides`` for its method;
 - the command line's overrides (see :mod:`speechbrain_sercl.overrides`):
-  ``--key=value`` where the step's YAML declares ``key``,
+  ``--key=value`` where the step's YAML declares ``key`` (``corpora``
+  reaches stage 1 alone: the other steps derive theirs from it),
   ``--<method>.key=value`` for one method; an override that no step
   declares is refused before anything runs;
 - SpeechBrain's run options (``--device``, ``--precision``, ...).
@@ -94,6 +95,8 @@ RUNNER_KEYS = (
     "stage1_folder",
     "train_log",
 )
+# What a per-corpus step derives from its corpus: never passed to one.
+CORPUS_KEYS = ("corpora", "n_classes")
 _ERROR_LINE = re.compile(r"^\s*([\w.]+(Error|Exception|Interrupt)\b.*)$")
 
 
@@ -380,6 +383,12 @@ class FoldRunner:
             self._check_method_keys(method, overrides, "--" + method + ".")
 
     def _check_method_keys(self, method, overrides, prefix):
+        derived = sorted(set(overrides) & set(CORPUS_KEYS))
+        if derived and method != layout.STAGE1:
+            raise ValueError(
+                f"{', '.join(prefix + key for key in derived)}: derived from "
+                "the stage-1 YAML's corpora for each step"
+            )
         unknown = sorted(set(overrides) - self.declared[method])
         if unknown:
             valid = sorted(self.declared[method] - set(RUNNER_KEYS))
@@ -404,9 +413,14 @@ class FoldRunner:
             self._check_method_keys(
                 method, yaml_values, "method_overrides." + method + "."
             )
+            everywhere = {
+                key: value
+                for key, value in given.overrides.items()
+                if key not in CORPUS_KEYS
+            }
             merged[method] = {
                 **yaml_values,
-                **self._declared_by(method, given.overrides),
+                **self._declared_by(method, everywhere),
                 **given.by_method.get(method, {}),
             }
         return merged

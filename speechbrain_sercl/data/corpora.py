@@ -38,12 +38,17 @@ import os
 from dataclasses import dataclass
 from functools import partial
 
-from speechbrain.utils.distributed import run_on_main
+from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 from speechbrain_sercl import layout
 from speechbrain_sercl.data.casia import CASIA_EMOTIONS, prepare_casia
-from speechbrain_sercl.data.folds import load_or_create_folds, read_fold_split
+from speechbrain_sercl.data.folds import (
+    load_or_create_folds,
+    read_folds,
+    select_run,
+)
 from speechbrain_sercl.data.iemocap import IEMOCAP_EMOTIONS, prepare_iemocap
+from speechbrain_sercl.data.manifest import MANIFEST_FILE
 from speechbrain_sercl.data.synthetic import prepare_synthetic
 
 __all__ = [
@@ -287,14 +292,15 @@ def single_corpus(name, data_folder, reader=None, options=None):
     return corpus_specs({name: spec})
 
 
-def _corpus_folder(prepared_folder, name, spec):
-    return layout.corpus_folder(
+def _manifest_path(prepared_folder, name, spec):
+    folder = layout.corpus_folder(
         prepared_folder,
         name,
         spec["data_folder"],
         spec["reader"],
         spec["options"],
     )
+    return os.path.join(folder, MANIFEST_FILE)
 
 
 def prepare_corpora(corpora, prepared_folder, protocol, n_folds, fold_seed):
@@ -321,11 +327,13 @@ def prepare_corpora(corpora, prepared_folder, protocol, n_folds, fold_seed):
     prepared = {}
     for name, spec in corpus_specs(corpora).items():
         corpus = get_corpus(spec["reader"])
-        folder = _corpus_folder(prepared_folder, name, spec)
+        manifest = _manifest_path(prepared_folder, name, spec)
         corpus.prepare(
-            spec["data_folder"], folder, corpus_name=name, **spec["options"]
+            spec["data_folder"],
+            os.path.dirname(manifest),
+            corpus_name=name,
+            **spec["options"],
         )
-        manifest = os.path.join(folder, "manifest.json")
         folds = load_or_create_folds(
             manifest,
             protocol,
@@ -340,6 +348,10 @@ def prepare_corpora(corpora, prepared_folder, protocol, n_folds, fold_seed):
 def prepare_run(hparams):
     """Prepare a recipe's corpora (main process) and select its run.
 
+    The main process prepares (or finds prepared) every manifest and its
+    folds; the other processes then read the folds it wrote. Each process
+    reads each folds file once.
+
     Arguments
     ---------
     hparams : dict
@@ -352,28 +364,23 @@ def prepare_run(hparams):
     FoldSplit
         Manifest and ids of this run (also written to the output folder).
     """
-    protocol = {
-        key: hparams[key] for key in ("protocol", "n_folds", "fold_seed")
-    }
-    arguments = {
-        "corpora": hparams["corpora"],
-        "prepared_folder": hparams["prepared_folder"],
-        **protocol,
-    }
-    run_on_main(prepare_corpora, kwargs=arguments)
-    # Every process then reads what the main process wrote or checked.
-    return read_fold_split(
-        {
-            name: os.path.join(
-                _corpus_folder(hparams["prepared_folder"], name, spec),
-                "manifest.json",
-            )
-            for name, spec in corpus_specs(hparams["corpora"]).items()
-        },
-        protocol=hparams["protocol"],
-        fold=hparams["fold"],
-        output_folder=hparams["output_folder"],
-    )
+    protocol = hparams["protocol"]
+    prepared = None
+    if if_main_process():
+        prepared = prepare_corpora(
+            hparams["corpora"],
+            hparams["prepared_folder"],
+            protocol,
+            hparams["n_folds"],
+            hparams["fold_seed"],
+        )
+    ddp_barrier()
+    if prepared is None:
+        prepared = {}
+        for name, spec in corpus_specs(hparams["corpora"]).items():
+            manifest = _manifest_path(hparams["prepared_folder"], name, spec)
+            prepared[name] = (manifest, read_folds(manifest, protocol))
+    return select_run(prepared, hparams["fold"], hparams["output_folder"])
 
 
 IEMOCAP = register_corpus(

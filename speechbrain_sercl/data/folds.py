@@ -59,8 +59,9 @@ __all__ = [
     "load_or_create_folds",
     "make_folds",
     "n_folds_of",
-    "read_fold_split",
+    "read_folds",
     "run_split",
+    "select_run",
     "write_folds",
 ]
 
@@ -601,20 +602,39 @@ class FoldSplit:
             json.dump(split, out, indent=1)
 
 
-def read_fold_split(manifests, protocol, fold, output_folder):
-    """Select run ``fold`` from prepared manifests and their folds files.
+def read_folds(manifest_path, protocol):
+    """The stored assignment of a manifest's folds file, as it is.
 
-    Run ``i`` tests on fold ``i mod K_c`` of corpus ``c`` and trains on the
-    rest of it. The folds files must exist (``load_or_create_folds`` made
-    or checked them); they are read, never made here. The split is written
-    to ``<output_folder>/fold_split.json``.
+    For processes that only read what ``load_or_create_folds`` made or
+    checked on the main process.
 
     Arguments
     ---------
-    manifests : dict
-        corpus name -> manifest path.
+    manifest_path : str
+        The manifest.
     protocol : str
         ``paper`` or ``speaker``.
+
+    Returns
+    -------
+    dict
+        ``{utt_id: fold index}``.
+    """
+    stored = _read_json(folds_path(manifest_path, protocol), "folds file")
+    return {u: int(fold) for u, fold in stored["assignment"].items()}
+
+
+def select_run(prepared, fold, output_folder):
+    """Select run ``fold`` of prepared corpora and write it down.
+
+    Run ``i`` tests on fold ``i mod K_c`` of corpus ``c`` and trains on the
+    rest of it. The split is written to ``<output_folder>/fold_split.json``
+    (main process).
+
+    Arguments
+    ---------
+    prepared : dict
+        corpus name -> (manifest path, ``{utt_id: fold}``).
     fold : int
         The run index.
     output_folder : str
@@ -626,12 +646,10 @@ def read_fold_split(manifests, protocol, fold, output_folder):
         Manifest and ids of this run.
     """
     train_ids, test_ids = {}, {}
-    for name, manifest_path in manifests.items():
-        stored = _read_json(folds_path(manifest_path, protocol), "folds file")
-        folds = {u: int(f) for u, f in stored["assignment"].items()}
+    for name, (_, folds) in prepared.items():
         train_ids[name], test_ids[name] = run_split(folds, fold)
-    merged = load_manifests(list(manifests.values()))
-    split = FoldSplit(merged, train_ids, test_ids)
+    manifest = load_manifests([path for path, _ in prepared.values()])
+    split = FoldSplit(manifest, train_ids, test_ids)
     path = os.path.join(output_folder, FOLD_SPLIT_FILE)
     run_on_main(split.write, args=[path])
     return split

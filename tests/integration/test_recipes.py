@@ -5,15 +5,18 @@ stage 1 killed mid-epoch and resumed, stage 1 under ``torchrun`` with two
 CPU processes, and the fold isolation of stage 1.
 """
 
+import csv
 import json
 import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import pytest
+import ruamel.yaml
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,7 +140,9 @@ def test_stage1_never_sees_test_utterances(data_folder, tmp_path):
     run_folder = experiment / "paper" / "fold_2" / "contrastive"
     split = json.loads((run_folder / "fold_split.json").read_text())
     for corpus in ("iemocap", "casia"):
-        folds_file = experiment / "prepared" / corpus / "folds_paper.json"
+        (folds_file,) = (experiment / "prepared").glob(
+            f"{corpus}-*/folds_paper.json"
+        )
         assignment = json.loads(folds_file.read_text())["assignment"]
         test_ids = {utt for utt, fold in assignment.items() if fold == 2}
         assert test_ids and set(split[corpus]["test"]) == test_ids
@@ -188,8 +193,10 @@ def test_downstream_brains_run_under_torchrun(data_folder, tmp_path, method):
     command = [
         sys.executable,
         str(REPO / "recipes" / "CrossCorpus" / "train_classifier.py"),
-        str(REPO / "recipes" / "CASIA" / f"{method}_wavlm.yaml"),
+        str(REPO / "hparams" / f"{method}.yaml"),
         f"--experiment_folder={experiment}",
+        f"--prepared_folder={experiment / 'prepared'}",
+        "--corpus=casia",
         f"--data_folder={data_folder / 'CASIA'}",
         "--ssl_source=tiny-wavlm",
         "--hidden_size=32",
@@ -208,8 +215,9 @@ def test_downstream_brains_run_under_torchrun(data_folder, tmp_path, method):
     assert sum(map(sum, metrics["confusion"])) > 0
 
 
-def test_paper_yamls_run_on_release_layouts_with_a_local_model(tmp_path):
-    """The real path: paper YAMLs, real readers, a save_pretrained folder."""
+def test_a_local_model_reaches_every_step_of_the_paper_protocol(tmp_path):
+    """The real path: `sercl folds hubert` offline with a save_pretrained
+    folder and release-layout corpora; the model reaches every step."""
     from speechbrain_sercl.backbone import materialise_tiny_model
     from speechbrain_sercl.data.synthetic import generate_synthetic_corpora
 
@@ -218,38 +226,184 @@ def test_paper_yamls_run_on_release_layouts_with_a_local_model(tmp_path):
         tmp_path / "corpora", utterances_per_speaker_emotion=2, progress=False
     )
     experiment = tmp_path / "experiment"
-    small = [
+    command = [
+        sys.executable,
+        "-m",
+        "speechbrain_sercl.cli",
+        "folds",
+        "hubert",
+        "--runs",
+        "0",
+        f"--data_folder_iemocap={corpora['iemocap']}",
+        f"--data_folder_casia={corpora['casia']}",
         f"--ssl_source={model}",
         "--hidden_size=32",
         f"--experiment_folder={experiment}",
+        f"--prepared_folder={tmp_path / 'prepared'}",
+        f"--pretrained_folder={tmp_path / 'pretrained'}",
         "--number_of_epochs=1",
         "--batch_size=8",
         "--num_workers=0",
         "--crop_seconds=1.0",
+        "--contrastive.batches_per_epoch=2",
         "--noprogressbar",
     ]
-    run(
-        [
-            sys.executable,
-            str(STAGE1),
-            str(REPO / "hparams" / "hubert.yaml"),
-            f"--data_folder_iemocap={corpora['iemocap']}",
-            f"--data_folder_casia={corpora['casia']}",
-            "--batches_per_epoch=2",
-            *small,
-        ]
+    run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=900)
+    run_folder = experiment / "paper" / "fold_0"
+    steps = [run_folder / "contrastive"] + [
+        run_folder / corpus / method
+        for corpus in ("iemocap", "casia")
+        for method in ("classifier", "finetune")
+    ]
+    for step in steps:
+        with open(step / "hyperparams.yaml", encoding="utf-8") as saved:
+            hparams = ruamel.yaml.YAML(typ="rt").load(saved)
+        assert hparams["ssl_source"] == str(model), step
+        assert hparams["ssl"]["source"] == str(model), step
+    metrics = json.loads(
+        (
+            run_folder / "iemocap" / "classifier" / "test_metrics.json"
+        ).read_text()
     )
-    run(
-        [
-            sys.executable,
-            str(REPO / "recipes" / "CrossCorpus" / "train_classifier.py"),
-            str(REPO / "recipes" / "IEMOCAP" / "classifier_hubert.yaml"),
-            f"--data_folder={corpora['iemocap']}",
-            *small,
-        ]
-    )
-    output = experiment / "paper" / "fold_0" / "iemocap" / "classifier"
-    metrics = json.loads((output / "test_metrics.json").read_text())
     assert metrics["classes"] == ["angry", "happy", "neutral", "sad"]
     # Stage 2 started from the stage-1 encoder, not from the local model.
-    assert (output / "save" / "stage1" / "ssl.ckpt").exists()
+    stage1_copy = run_folder / "iemocap" / "classifier" / "save" / "stage1"
+    assert (stage1_copy / "ssl.ckpt").exists()
+    check_predictions(experiment, tmp_path / "prepared")
+
+
+def check_predictions(experiment, prepared):
+    """Each test step predicted its fold's test part once, and the results
+    are what scikit-learn computes from those predictions."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+    results = json.loads((experiment / "paper" / "results.json").read_text())
+    for corpus in ("iemocap", "casia"):
+        (folds_file,) = prepared.glob(f"{corpus}-*/folds_paper.json")
+        assignment = json.loads(folds_file.read_text())["assignment"]
+        test_ids = sorted(u for u, fold in assignment.items() if fold == 0)
+        for method in ("classifier", "finetune"):
+            step = experiment / "paper" / "fold_0" / corpus / method
+            with open(step / "predictions.csv", newline="") as table:
+                rows = list(csv.DictReader(table))
+            assert sorted(row["id"] for row in rows) == test_ids
+            truth = [row["emotion"] for row in rows]
+            guess = [row["predicted"] for row in rows]
+            reported = results[corpus][method]["folds"]["0"]
+            assert reported["UA"] == pytest.approx(
+                balanced_accuracy_score(truth, guess)
+            )
+            assert reported["WA"] == pytest.approx(accuracy_score(truth, guess))
+
+
+TOY_CORPUS_MODULE = '''
+"""A corpus outside the package: <root>/<speaker>_<emotion>_<n>.wav."""
+import os
+
+from speechbrain_sercl.data.corpora import Corpus
+from speechbrain_sercl.data.manifest import (
+    CorpusScan, Utterance, load_prepared_report, prepare_manifest,
+)
+
+
+def prepare_toy(data_folder, save_folder, corpus_name="toy"):
+    options = {"reader": "toy", "data_folder": os.path.abspath(data_folder)}
+    report = load_prepared_report(save_folder, options)
+    if report is not None:
+        return report
+    scan = CorpusScan()
+    for name in sorted(os.listdir(data_folder)):
+        speaker, emotion, number = name[: -len(".wav")].split("_")
+        scan.utterances.append(Utterance(
+            f"toy_{speaker}_{emotion}_{number}",
+            os.path.join(data_folder, name), emotion, speaker, speaker,
+        ))
+    return prepare_manifest(scan, corpus_name, save_folder, options)
+
+
+TOY = Corpus(
+    name="toy",
+    prepare=prepare_toy,
+    emotions=("angry", "happy", "sad"),
+    speaker_groups="speaker",
+    layout="<root>/<speaker>_<emotion>_<n>.wav",
+)
+'''
+
+
+def write_toy_corpus(folder):
+    """3 speakers x 3 emotions x 3 utterances of distinct tones."""
+    import numpy as np
+    import soundfile
+
+    folder.mkdir(parents=True)
+    frequencies = {"angry": 330.0, "happy": 220.0, "sad": 110.0}
+    time = np.arange(16000) / 16000
+    for speaker in ("s1", "s2", "s3"):
+        for emotion, frequency in frequencies.items():
+            for number in range(3):
+                tone = 0.3 * np.sin(2 * np.pi * frequency * (1 + number) * time)
+                path = folder / f"{speaker}_{emotion}_{number}.wav"
+                soundfile.write(path, tone, 16000)
+    return folder
+
+
+def test_a_corpus_registered_outside_the_package_runs_the_protocol(tmp_path):
+    """Adding a corpus is a reader module and one Corpus entry: the demo's
+    protocol runs with it (by module:attribute) next to a synthetic one."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "toy_corpus.py").write_text(TOY_CORPUS_MODULE)
+    toy = write_toy_corpus(tmp_path / "toy")
+    demo = (REPO / "hparams" / "demo.yaml").read_text()
+    start = demo.index("corpora:\n")
+    end = demo.index("\nexperiment_folder:")
+    stage1 = tmp_path / "toy.yaml"
+    stage1.write_text(
+        demo[:start]
+        + textwrap.dedent(
+            f"""
+            corpora:
+                toy:
+                    data_folder: {toy}
+                    reader: toy_corpus:TOY
+                casia:
+                    data_folder: {tmp_path / "data" / "CASIA"}
+                    reader: synthetic_casia
+                    options: {{utterances_per_speaker_emotion: 2}}
+            """
+        )
+        + demo[end:]
+    )
+    experiment = tmp_path / "experiment"
+    command = [
+        sys.executable,
+        "-m",
+        "speechbrain_sercl.cli",
+        "folds",
+        str(stage1),
+        "--runs",
+        "0",
+        "--methods",
+        "classifier",
+        f"--experiment_folder={experiment}",
+        "--number_of_epochs=1",
+        "--batch_size=8",
+        "--noprogressbar",
+    ]
+    path = os.pathsep.join(
+        filter(None, [str(modules), os.environ.get("PYTHONPATH")])
+    )
+    run(command, env={**os.environ, "PYTHONPATH": path}, timeout=900)
+    step = experiment / "paper" / "fold_0" / "toy" / "classifier"
+    metrics = json.loads((step / "test_metrics.json").read_text())
+    assert metrics["classes"] == ["angry", "happy", "sad"]
+    split = json.loads(
+        (
+            experiment / "paper" / "fold_0" / "contrastive" / "fold_split.json"
+        ).read_text()
+    )
+    assert sorted(split) == ["casia", "toy"]
+    assert len(split["toy"]["train"]) + len(split["toy"]["test"]) == 27
+    results = (experiment / "paper" / "results.md").read_text()
+    assert "| toy | two-stage contrastive (stage 2) |" in results

@@ -26,6 +26,8 @@ PACKAGED_FILES = (
     "hparams/demo.yaml",
     "hparams/wavlm.yaml",
     "hparams/hubert.yaml",
+    "hparams/classifier.yaml",
+    "hparams/finetune.yaml",
     "recipes/CrossCorpus/train_contrastive.py",
     "recipes/CrossCorpus/train_classifier.py",
 )

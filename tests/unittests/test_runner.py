@@ -207,6 +207,7 @@ def test_overrides_reach_every_declaring_step_or_one_method(
         ("--fold=1", "fold: set by the fold runner"),
         ("--classifier.output_folder=x", "output_folder: set by the fold"),
         ("--train.lr=1", "'train' is not a method"),
+        ("--classifier.corpora={}", "derived from the stage-1 YAML's corpora"),
         ("--lr", "--lr needs a value"),
     ],
 )
