@@ -149,7 +149,9 @@ def _add_runner_options(parser):
         nargs="+",
         choices=METHODS,
         default=list(METHODS),
-        help="what runs after stage 1 (default: both)",
+        help="what is trained and tested per corpus: classifier (stage 2, "
+        "after stage 1), finetune (the FT baseline), classical (the MFCC "
+        "+ logistic regression floor); default: all",
     )
     parser.add_argument(
         "--runs", nargs="+", type=int, help="only these runs (default: all)"

@@ -46,6 +46,7 @@ METRIC_NAMES = ("UA", "WA", "macro_F1")
 METHOD_NAMES = {
     "classifier": "two-stage contrastive (stage 2)",
     "finetune": "FT baseline",
+    "classical": "MFCC statistics + logistic regression (floor)",
 }
 # The columns of predictions.csv before one ``p_<class>`` column per class.
 PREDICTION_COLUMNS = ("id", "corpus", "speaker", "emotion", "predicted")

@@ -7,8 +7,10 @@ once (shared by every seed and speech model, see
 count of the corpora; run ``i`` uses fold ``i mod K_c`` of corpus ``c``).
 Then, for each run, it runs stage 1 (``train_contrastive.py``) on the
 union of the corpora's training parts, and per corpus stage 2
-(``classifier.yaml``: frozen stage-1 model) and the FT baseline
-(``finetune.yaml``), each tested on that corpus's test part.
+(``classifier.yaml``: frozen stage-1 model), the FT baseline
+(``finetune.yaml``) and the classical floor
+(:mod:`speechbrain_sercl.classical`, in this process: seconds), each tested
+on that corpus's test part.
 
 Every step is an ordinary recipe command, printed before it runs so that
 it can be rerun by hand; its console output is also kept in the step's
@@ -45,8 +47,10 @@ import ruamel.yaml
 from hyperpyyaml import resolve_references
 
 from speechbrain_sercl import layout
+from speechbrain_sercl.classical import METHOD as CLASSICAL
+from speechbrain_sercl.classical import run_classical, utterance_features
 from speechbrain_sercl.data.corpora import corpus_specs, prepare_corpora
-from speechbrain_sercl.data.folds import n_folds_of
+from speechbrain_sercl.data.folds import n_folds_of, select_run
 from speechbrain_sercl.overrides import (
     declared_keys,
     override_arguments,
@@ -63,8 +67,9 @@ __all__ = [
     "shipped_hparams",
 ]
 
-METHODS = ("classifier", "finetune")
-STEPS = (layout.STAGE1, *METHODS)
+RECIPE_METHODS = ("classifier", "finetune")
+METHODS = (*RECIPE_METHODS, CLASSICAL)
+STEPS = (layout.STAGE1, *RECIPE_METHODS)
 RECIPES = {
     layout.STAGE1: "train_contrastive.py",
     "classifier": "train_classifier.py",
@@ -209,7 +214,7 @@ class FoldRunner:
         self.runs = runs
         self.step_files = {
             layout.STAGE1: _hparams_path(hparams),
-            **{method: shipped_hparams(method) for method in METHODS},
+            **{method: shipped_hparams(method) for method in RECIPE_METHODS},
         }
         self.declared = {
             step: declared_keys(path) for step, path in self.step_files.items()
@@ -226,6 +231,9 @@ class FoldRunner:
         )
         self.method_overrides = self._method_overrides(given)
         self.corpora = corpus_specs(self.config["corpora"])
+        self.prepared = None  # corpus -> (manifest, folds), once prepared
+        self.fold_counts = None
+        self.features = {}  # corpus -> utterance -> MFCC statistics
 
     @property
     def experiment_folder(self):
@@ -274,10 +282,19 @@ class FoldRunner:
             self.config["n_folds"],
             self.config["fold_seed"],
         )
-        return max(n_folds_of(folds) for _, folds in prepared.values())
+        self.prepared = prepared
+        self.fold_counts = {
+            name: n_folds_of(folds) for name, (_, folds) in prepared.items()
+        }
+        return max(self.fold_counts.values())
 
     def run_fold(self, fold):
         """Stage 1 and every downstream method of one run.
+
+        A corpus with ``K`` folds is tested in runs ``0 .. K-1`` only, so
+        that each of its folds counts once in its results (run ``i >= K``
+        would test fold ``i mod K`` again); stage 1 of such a run still
+        trains on the training parts of every corpus.
 
         Arguments
         ---------
@@ -288,14 +305,21 @@ class FoldRunner:
         encoder = layout.encoder_folder(
             self.experiment_folder, self.config["protocol"], fold
         )
-        self._step(
-            layout.STAGE1,
-            stage1,
-            {**self.stage1_overrides, "fold": fold},
-            done=os.path.join(encoder, layout.ENCODER_FILE),
-        )
-        for corpus in self.corpora:
+        if "classifier" in self.methods:  # FT and the floor do without it
+            self._step(
+                layout.STAGE1,
+                stage1,
+                {**self.stage1_overrides, "fold": fold},
+                done=os.path.join(encoder, layout.ENCODER_FILE),
+            )
+        if self.fold_counts is None:
+            self.prepare()
+        tested = [c for c in self.corpora if fold < self.fold_counts[c]]
+        for corpus in tested:
             for method in self.methods:
+                if method == CLASSICAL:
+                    self.run_classical(fold, corpus)
+                    continue
                 output = self.step_folder(fold, method, corpus)
                 self._step(
                     method,
@@ -303,6 +327,36 @@ class FoldRunner:
                     self.downstream_overrides(fold, corpus, method),
                     done=os.path.join(output, layout.TEST_REPORT_FILE),
                 )
+
+    def run_classical(self, fold, corpus):
+        """The classical floor of one corpus and run (in this process).
+
+        Arguments
+        ---------
+        fold : int
+            The run index.
+        corpus : str
+            The corpus name.
+        """
+        output = self.step_folder(fold, CLASSICAL, corpus)
+        done = layout.step_file(output, layout.TEST_REPORT_FILE)
+        if os.path.exists(done):
+            print(f"[sercl] done already ({done}), skipping", flush=True)
+            return
+        os.makedirs(output, exist_ok=True)
+        split = select_run({corpus: self.prepared[corpus]}, fold, output)
+        if corpus not in self.features:
+            self.features[corpus] = utterance_features(
+                split.manifest, split.manifest
+            )
+        metrics = run_classical(
+            split, corpus, output, self.features[corpus], self.config["seed"]
+        )
+        print(
+            f"[sercl] {CLASSICAL} floor, {corpus}, run {fold}: UA "
+            f"{100 * metrics['UA']:.2f} %",
+            flush=True,
+        )
 
     def step_folder(self, fold, method, corpus=None):
         """The output folder of one step (see :func:`layout.step_folder`).
@@ -402,13 +456,13 @@ class FoldRunner:
         """Per-method values: the YAML's ``method_overrides``, then the
         command line's global and per-method overrides."""
         from_yaml = self.config.get("method_overrides") or {}
-        unknown = sorted(set(from_yaml) - set(METHODS))
+        unknown = sorted(set(from_yaml) - set(RECIPE_METHODS))
         if unknown:
             raise ValueError(
-                f"method_overrides names {unknown}; methods: {METHODS}"
+                f"method_overrides names {unknown}; methods: {RECIPE_METHODS}"
             )
         merged = {}
-        for method in METHODS:
+        for method in RECIPE_METHODS:
             yaml_values = dict(from_yaml.get(method) or {})
             self._check_method_keys(
                 method, yaml_values, "method_overrides." + method + "."

@@ -7,6 +7,7 @@ predictions with known values), so the runner's logic is checked without
 training anything.
 """
 
+import csv
 import json
 import os
 import sys
@@ -88,7 +89,7 @@ def read_steps(log):
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
-def demo(experiment, launcher, *extra):
+def demo(experiment, launcher, *extra, methods=("classifier", "finetune")):
     """``sercl folds demo`` arguments on small synthetic corpora."""
     return [
         "folds",
@@ -98,6 +99,8 @@ def demo(experiment, launcher, *extra):
         f"--experiment_folder={experiment}",
         f"--demo_data_folder={experiment.parent / 'data'}",
         "--data_utterances_per_emotion=2",
+        "--methods",
+        *methods,
         *extra,
     ]
 
@@ -116,7 +119,15 @@ def test_runner_order_shared_settings_and_results(
 ):
     launcher, log = fake_launcher
     experiment = tmp_path / "experiment"
-    arguments = demo(experiment, launcher, "--runs", "0", "1", "--device=cpu")
+    arguments = demo(
+        experiment,
+        launcher,
+        "--runs",
+        "0",
+        "1",
+        "--device=cpu",
+        methods=("classifier", "finetune", "classical"),
+    )
     assert main(arguments) == 0
     steps = read_steps(log)
     assert [(s["script"], s["method"]) for s in steps] == STEP_ORDER * 2
@@ -153,6 +164,17 @@ def test_runner_order_shared_settings_and_results(
     assert ua["mean"]["UA"] == pytest.approx(0.75)  # folds: 0.5 and 1.0
     assert ua["std"]["UA"] == pytest.approx(0.25)
     assert "75.00 ± 25.00" in capsys.readouterr().out
+    # The classical floor ran in the runner, on the same folds.
+    prepared = experiment / "prepared"
+    for corpus in ("iemocap", "casia"):
+        assert sorted(results[corpus]["classical"]["folds"]) == ["0", "1"]
+        (folds_file,) = prepared.glob(f"{corpus}-*/folds_paper.json")
+        assignment = json.loads(folds_file.read_text())["assignment"]
+        for fold in (0, 1):
+            step = experiment / "paper" / f"fold_{fold}" / corpus / "classical"
+            with open(step / layout.PREDICTIONS_FILE, newline="") as table:
+                ids = sorted(row["id"] for row in csv.DictReader(table))
+            assert ids == sorted(u for u, f in assignment.items() if f == fold)
 
     # A rerun finds every step done and runs nothing.
     assert main(arguments) == 0
@@ -278,6 +300,41 @@ def test_corpora_are_prepared_once_for_every_seed_and_model(
     assert len(reads) == audio_files  # nothing read again
     folds = sorted(Path(tmp_path / "prepared").glob("*/folds_paper.json"))
     assert len(folds) == 2
+
+
+def test_speaker_protocol_tests_each_fold_of_a_corpus_once(
+    fake_launcher, tmp_path
+):
+    """5 IEMOCAP-like sessions, 4 CASIA-like speakers: 5 runs, but CASIA's
+    fold 0 is not tested again in run 4 (it would weigh double)."""
+    launcher, log = fake_launcher
+    experiment = tmp_path / "experiment"
+    arguments = demo(
+        experiment, launcher, "--protocol=speaker", methods=("classifier",)
+    )
+    assert main(arguments) == 0
+    tested = {}
+    for step in read_steps(log):
+        if step["script"] == "train_classifier.py":
+            values = step["values"]
+            key = (values["corpus"], step["method"])
+            tested.setdefault(key, []).append(values["fold"])
+    assert tested == {
+        ("iemocap", "classifier"): [0, 1, 2, 3, 4],
+        ("casia", "classifier"): [0, 1, 2, 3],
+    }
+    stage1_runs = [
+        s["values"]["fold"] for s in read_steps(log) if s["method"] == "demo"
+    ]
+    assert stage1_runs == [0, 1, 2, 3, 4]
+    results = json.loads((experiment / "speaker" / "results.json").read_text())
+    assert sorted(results["casia"]["classifier"]["folds"]) == [
+        "0",
+        "1",
+        "2",
+        "3",
+    ]
+    assert len(results["iemocap"]["classifier"]["folds"]) == 5
 
 
 def test_runner_resumes_after_a_failed_step(fake_launcher, tmp_path):
