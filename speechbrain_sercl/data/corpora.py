@@ -42,6 +42,7 @@ from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 from speechbrain_sercl import layout
 from speechbrain_sercl.data.casia import CASIA_EMOTIONS, prepare_casia
+from speechbrain_sercl.data.folds import PROTOCOLS as FOLD_PROTOCOLS
 from speechbrain_sercl.data.folds import (
     load_or_create_folds,
     read_folds,
@@ -55,6 +56,7 @@ __all__ = [
     "CORPORA",
     "Corpus",
     "corpus_specs",
+    "fold_protocol",
     "get_corpus",
     "number_of_classes",
     "prepare_corpora",
@@ -65,6 +67,9 @@ __all__ = [
 ]
 
 SPEAKER_GROUPS = ("session", "speaker")
+SPEC_KEYS = ("data_folder", "reader", "options")
+# An experiment's protocols (see fold_protocol).
+PROTOCOLS = (*FOLD_PROTOCOLS, "sessions")
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,7 @@ def corpus_specs(corpora):
     for name, spec in dict(corpora).items():
         if not isinstance(spec, dict):
             spec = {"data_folder": spec}
-        unknown = sorted(set(spec) - {"data_folder", "reader", "options"})
+        unknown = sorted(set(spec) - set(SPEC_KEYS))
         if unknown or "data_folder" not in spec:
             raise ValueError(
                 f"corpora.{name}: unknown keys {unknown} or no data_folder; "
@@ -313,7 +318,7 @@ def prepare_corpora(corpora, prepared_folder, protocol, n_folds, fold_seed):
     prepared_folder : str
         The root of the prepared corpora.
     protocol : str
-        ``paper`` or ``speaker``.
+        The experiment's protocol (see :func:`fold_protocol`).
     n_folds : int
         Folds of the ``paper`` protocol.
     fold_seed : int
@@ -334,15 +339,58 @@ def prepare_corpora(corpora, prepared_folder, protocol, n_folds, fold_seed):
             corpus_name=name,
             **spec["options"],
         )
+        folds_protocol = fold_protocol(protocol, corpus)
         folds = load_or_create_folds(
             manifest,
-            protocol,
+            folds_protocol,
             n_folds=n_folds,
             seed=fold_seed,
-            group_by=corpus.speaker_groups if protocol == "speaker" else None,
+            group_by=(
+                corpus.speaker_groups if folds_protocol == "speaker" else None
+            ),
         )
         prepared[name] = (manifest, folds)
     return prepared
+
+
+def fold_protocol(protocol, corpus):
+    """The folds of one corpus under an experiment's protocol.
+
+    ``paper`` (stratified random k-fold) and ``speaker`` (one fold per
+    session or speaker, see :class:`Corpus`) apply to every corpus.
+    ``sessions`` is the common reading of the paper's "5 parts", chosen per
+    corpus by its registry entry: speaker folds for a corpus grouped by
+    session (IEMOCAP: leave one session out), stratified folds for the
+    others (CASIA: 5-fold).
+
+    Arguments
+    ---------
+    protocol : str
+        ``paper``, ``speaker`` or ``sessions``.
+    corpus : Corpus
+        The corpus.
+
+    Returns
+    -------
+    str
+        ``paper`` or ``speaker``: the folds file the corpus uses.
+
+    Example
+    -------
+    >>> fold_protocol("sessions", CORPORA["iemocap"])
+    'speaker'
+    >>> fold_protocol("sessions", CORPORA["casia"])
+    'paper'
+    >>> fold_protocol("speaker", CORPORA["casia"])
+    'speaker'
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(
+            f"protocol must be one of {PROTOCOLS}, got {protocol!r}"
+        )
+    if protocol == "sessions":
+        return "speaker" if corpus.speaker_groups == "session" else "paper"
+    return protocol
 
 
 def prepare_run(hparams):
@@ -379,7 +427,9 @@ def prepare_run(hparams):
         prepared = {}
         for name, spec in corpus_specs(hparams["corpora"]).items():
             manifest = _manifest_path(hparams["prepared_folder"], name, spec)
-            prepared[name] = (manifest, read_folds(manifest, protocol))
+            corpus = get_corpus(spec["reader"])
+            folds_protocol = fold_protocol(protocol, corpus)
+            prepared[name] = (manifest, read_folds(manifest, folds_protocol))
     return select_run(prepared, hparams["fold"], hparams["output_folder"])
 
 

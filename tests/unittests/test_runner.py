@@ -337,6 +337,44 @@ def test_speaker_protocol_tests_each_fold_of_a_corpus_once(
     assert len(results["iemocap"]["classifier"]["folds"]) == 5
 
 
+def test_sessions_protocol_holds_out_iemocap_sessions_and_casia_strata(
+    fake_launcher, tmp_path
+):
+    """The common reading of the paper's 5 parts: IEMOCAP by session,
+    CASIA stratified 5-fold, in one experiment."""
+    launcher, log = fake_launcher
+    experiment = tmp_path / "experiment"
+    arguments = demo(
+        experiment, launcher, "--protocol=sessions", methods=("classical",)
+    )
+    assert main(arguments) == 0
+    assert read_steps(log) == []  # the floor alone needs no recipe step
+    prepared = experiment / "prepared"
+    (iemocap,) = prepared.glob("iemocap-*/manifest.json")
+    (casia,) = prepared.glob("casia-*/manifest.json")
+    assert not list(iemocap.parent.glob("folds_paper.json"))
+    assert not list(casia.parent.glob("folds_speaker.json"))
+    iemocap_manifest = json.loads(iemocap.read_text())
+    casia_manifest = json.loads(casia.read_text())
+    sessions = sorted({e["session"] for e in iemocap_manifest.values()})
+    casia_folds = []
+    for fold in range(5):
+        run = experiment / "sessions" / f"fold_{fold}"
+        with open(run / "iemocap" / "classical" / "predictions.csv") as table:
+            tested = {row["id"] for row in csv.DictReader(table)}
+        held_out = {iemocap_manifest[utt]["session"] for utt in tested}
+        assert held_out == {sessions[fold]}  # one whole session
+        with open(run / "casia" / "classical" / "predictions.csv") as table:
+            casia_rows = list(csv.DictReader(table))
+        # Stratified: every emotion in each CASIA fold.
+        assert {row["emotion"] for row in casia_rows} == {
+            e["emotion"] for e in casia_manifest.values()
+        }
+        casia_folds.append({row["id"] for row in casia_rows})
+    assert sorted(set().union(*casia_folds)) == sorted(casia_manifest)
+    assert sum(map(len, casia_folds)) == len(casia_manifest)
+
+
 def test_runner_resumes_after_a_failed_step(fake_launcher, tmp_path):
     launcher, log = fake_launcher
     experiment = tmp_path / "experiment"
