@@ -9,10 +9,11 @@ evaluators' consensus labels::
 A label line of ``<dialog>.txt`` reads (tab-separated)
 ``[6.2901 - 8.2357]  Ses01F_impro01_F000  neu  [2.5000, 2.5000, 2.5000]``;
 headers, the per-evaluator lines (``C-E1: ...``) and blank lines are
-ignored. As in the paper, four classes are kept: neutral (``neu``), happy
-(``hap`` and ``exc`` merged), sad (``sad``) and angry (``ang``); the other
-labels (``fru``, ``sur``, ``fea``, ``dis``, ``oth``, ``xxx``) are dropped and
-counted. The speaker is the session plus the gender letter of the LAST
+ignored. Four classes are kept, the four the paper names: neutral
+(``neu``), happy (``hap`` and ``exc`` merged: the paper does not say so,
+but most four-class IEMOCAP work does, see docs/design.md), sad (``sad``)
+and angry (``ang``); the other labels (``fru``, ``sur``, ``fea``, ``dis``,
+``oth``, ``xxx``) are dropped and counted. The speaker is the session plus the gender letter of the LAST
 token of the utterance id (``Ses01F_impro01_M012`` is speaker ``Ses01M``:
 the male actor of an improvisation led by the female one).
 
