@@ -2,7 +2,7 @@
 
 These tests run the real command lines in subprocesses, as users do:
 stage 1 killed mid-epoch and resumed, stage 1 under ``torchrun`` with two
-CPU processes, and the fold isolation of stage 1.
+CPU processes. The fold isolation of every step is in ``test_isolation.py``.
 """
 
 import csv
@@ -128,25 +128,6 @@ def _checkpoint_step(save):
             if line.startswith("step:"):
                 steps.append(int(line.split(":")[1]))
     return max(steps) if steps else None
-
-
-def test_stage1_never_sees_test_utterances(data_folder, tmp_path):
-    experiment = tmp_path / "experiment"
-    run(
-        stage1_command(
-            experiment, data_folder, "--number_of_epochs=1", "--fold=2"
-        )
-    )
-    run_folder = experiment / "paper" / "fold_2" / "contrastive"
-    split = json.loads((run_folder / "fold_split.json").read_text())
-    for corpus in ("iemocap", "casia"):
-        (folds_file,) = (experiment / "prepared").glob(
-            f"{corpus}-*/folds_paper.json"
-        )
-        assignment = json.loads(folds_file.read_text())["assignment"]
-        test_ids = {utt for utt, fold in assignment.items() if fold == 2}
-        assert test_ids and set(split[corpus]["test"]) == test_ids
-        assert not test_ids & set(split[corpus]["train"])
 
 
 TORCHRUN = [

@@ -62,6 +62,18 @@ def dataio_prep(hparams, split):
     return train_data, test_data, label_encoder
 
 
+def load_stage1(hparams):
+    """Stage 2 starts from the stage-1 speech model and pooling.
+
+    Runs the YAML's ``pretrainer`` (which refuses files whose keys do not
+    match the modules); a YAML without one (FT) starts from the
+    pre-trained speech model.
+    """
+    if "pretrainer" in hparams:
+        run_on_main(hparams["pretrainer"].collect_files)
+        hparams["pretrainer"].load_collected()
+
+
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
     sb.utils.distributed.ddp_init_group(run_opts)
@@ -79,10 +91,7 @@ if __name__ == "__main__":
         hparams, split
     )
 
-    # Stage 2 starts from the stage-1 speech model and pooling.
-    if "pretrainer" in hparams:
-        run_on_main(hparams["pretrainer"].collect_files)
-        hparams["pretrainer"].load_collected()
+    load_stage1(hparams)
 
     emotion_brain = hparams["brain_class"](
         modules=hparams["modules"],
