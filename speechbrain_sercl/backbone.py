@@ -40,7 +40,8 @@ the feature projection and the transformer run as one batch with an
 attention mask over the valid frames: padded frames are zeroed before the
 positional convolution and never attended to (WavLM's relative position
 bias depends on frame distances only). The loop over utterances skips the
-padding a batched CNN call computes.
+padding a batched CNN call computes;
+``benchmarks/bench_batch_independence.py`` measures both.
 
 Authors
  * speechbrain-sercl contributors 2025
