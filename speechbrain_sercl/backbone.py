@@ -28,22 +28,26 @@ applies the freeze policy of the method:
   when the Brain calls ``.train()`` (no dropout, no layer drop, no masking),
   and the forward pass runs under ``torch.no_grad()``.
 
-Padding. Given ``wav_lens``, SpeechBrain passes an attention mask to the
-Hugging Face model: padded frames are zeroed before the encoder and never
-attended to. Waveform normalisation (``do_normalize`` in the preprocessor
-config) is done here over the valid samples of each utterance only, as
-Hugging Face's feature extractor does (SpeechBrain normalises over the whole
-padded row). With ``feat_extract_norm="layer"`` (large models) the valid
-frames of a padded batch then match the unpadded utterance. With
-``feat_extract_norm="group"`` (the base models used here) the first CNN
-layer normalises each channel over the whole padded row, so padding still
-shifts the features of the valid frames; keep padding short (crop or sort
-by length) for those models.
+Padding. An utterance gets the same outputs in a padded batch as alone.
+The CNN feature encoder runs on each utterance's valid samples separately
+(the base models' ``feat_extract_norm="group"`` normalises each channel of
+its first layer over the whole row it is given, so a padded row would
+shift the features of the valid frames); waveform normalisation
+(``do_normalize`` in the preprocessor config) is done there too, over the
+valid samples, as Hugging Face's feature extractor does. The frame
+sequences are zero-padded to the frame count of the full padded row, and
+the feature projection and the transformer run as one batch with an
+attention mask over the valid frames: padded frames are zeroed before the
+positional convolution and never attended to (WavLM's relative position
+bias depends on frame distances only). The loop over utterances skips the
+padding a batched CNN call computes;
+``benchmarks/bench_batch_independence.py`` measures both.
 
 Authors
  * speechbrain-sercl contributors 2025
 """
 
+import contextlib
 import json
 import os
 import re
@@ -56,6 +60,7 @@ from filelock import FileLock
 from speechbrain.integrations.huggingface.hubert import HuBERT
 from speechbrain.integrations.huggingface.wavlm import WavLM
 from speechbrain.utils.distributed import run_on_main
+from torch.nn.utils.rnn import pad_sequence
 from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
 
 __all__ = [
@@ -336,20 +341,48 @@ def model_type_of(source_folder):
     return model_type
 
 
-def _normalise_valid_samples(wavs, wav_lens=None, eps=1e-5):
-    """Zero-mean unit-variance per utterance over its valid samples.
-
-    Padding is set to zero, as Hugging Face's feature extractor does.
-    """
+def _valid_sample_counts(wavs, wav_lens):
+    """Valid samples of each utterance, rounded as SpeechBrain does."""
     if wav_lens is None:
-        return F.layer_norm(wavs, wavs.shape[1:], eps=eps)
-    lengths = torch.round(wav_lens * wavs.shape[1]).to(wavs.device)
-    positions = torch.arange(wavs.shape[1], device=wavs.device)
-    valid = (positions[None, :] < lengths[:, None]).to(wavs.dtype)
-    count = valid.sum(dim=1, keepdim=True).clamp(min=1)
-    mean = (wavs * valid).sum(dim=1, keepdim=True) / count
-    var = (((wavs - mean) * valid) ** 2).sum(dim=1, keepdim=True) / count
-    return (wavs - mean) / torch.sqrt(var + eps) * valid
+        return [wavs.shape[1]] * wavs.shape[0]
+    return torch.round(wav_lens * wavs.shape[1]).long().tolist()
+
+
+def _frame_count(num_samples, config):
+    """Frames the CNN makes from ``num_samples`` samples (0 if too few)."""
+    for kernel, stride in zip(
+        config.conv_kernel, config.conv_stride, strict=True
+    ):
+        num_samples = max((num_samples - kernel) // stride + 1, 0)
+    return num_samples
+
+
+def _frame_mask(frames, features):
+    """Boolean ``[B, T]``: True on each utterance's first frames."""
+    positions = torch.arange(features.shape[1], device=features.device)
+    lengths = torch.tensor(frames, device=features.device)
+    return positions < lengths[:, None]
+
+
+@contextlib.contextmanager
+def _layer_states(layers):
+    """Records the first layer's input and the output of each layer run.
+
+    The same states Hugging Face returns as ``hidden_states``.
+    """
+    states = []
+
+    def record(layer, args, output):
+        if not states:
+            states.append(args[0])
+        states.append(output[0] if isinstance(output, tuple) else output)
+
+    handles = [layer.register_forward_hook(record) for layer in layers]
+    try:
+        yield states
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 class SSLBackbone(torch.nn.Module):
@@ -413,15 +446,13 @@ class SSLBackbone(torch.nn.Module):
             )
         self.model_type = model_type
         self.output_all_hiddens = output_all_hiddens
+        # The lobe loads the model; forward() runs the model's parts itself.
         self.lobe = _LOBES[model_type](
             source=resolved,
             save_path=save_path,
             apply_spec_augment=apply_spec_augment,
-            output_all_hiddens=output_all_hiddens,
         )
-        # Normalisation happens here, over the valid samples only.
         self.normalize_wav = self.lobe.normalize_wav
-        self.lobe.normalize_wav = False
         # HubertModel has no freeze_feature_encoder; both encoders have this.
         self.hf_model.feature_extractor._freeze_parameters()
         if gradient_checkpointing:
@@ -501,12 +532,16 @@ class SSLBackbone(torch.nn.Module):
         -------
         torch.Tensor
             Last-layer hidden states ``[B, T, D]``, or every layer's
-            ``[L + 1, B, T, D]`` with ``output_all_hiddens``.
+            ``[L + 1, B, T, D]`` with ``output_all_hiddens``. ``T`` is the
+            CNN's frame count for ``S`` samples; each utterance's first
+            frames (as many as the CNN makes from its valid samples) do
+            not depend on the rest of the batch, the others are padding.
 
         Raises
         ------
         ValueError
-            If ``wavs`` is not two-dimensional.
+            If ``wavs`` is not two-dimensional, or an utterance is too
+            short for one frame of the CNN.
         RuntimeError
             If layer drop skipped a layer while all layers were requested.
         """
@@ -515,13 +550,12 @@ class SSLBackbone(torch.nn.Module):
                 f"SSLBackbone expects waveforms [batch, samples], got shape "
                 f"{tuple(wavs.shape)}"
             )
-        if self.normalize_wav:
-            wavs = _normalise_valid_samples(wavs, wav_lens)
-        if self.stage == "classifier":
-            with torch.no_grad():
-                hidden = self.lobe(wavs, wav_lens)
-        else:
-            hidden = self.lobe(wavs, wav_lens)
+        counts = _valid_sample_counts(wavs, wav_lens)
+        frames = self._frame_counts(counts)
+        frozen = self.stage == "classifier"
+        with torch.no_grad() if frozen else contextlib.nullcontext():
+            features = self._padded_features(wavs, counts)
+            hidden = self._encode(features, _frame_mask(frames, features))
         if self.output_all_hiddens and hidden.shape[0] != self.num_layers + 1:
             raise RuntimeError(
                 f"Got {hidden.shape[0]} hidden states instead of "
@@ -530,6 +564,60 @@ class SSLBackbone(torch.nn.Module):
                 "output_all_hiddens in eval mode or without layer drop"
             )
         return hidden
+
+    def _frame_counts(self, counts):
+        """CNN frames of each utterance; a ValueError if one has none."""
+        frames = [_frame_count(n, self.hf_model.config) for n in counts]
+        for index, (count, frame) in enumerate(
+            zip(counts, frames, strict=True)
+        ):
+            if frame < 1:
+                raise ValueError(
+                    f"SSLBackbone: utterance {index} has {count} valid "
+                    "samples, too few for one frame of the CNN"
+                )
+        return frames
+
+    def _padded_features(self, wavs, counts):
+        """CNN features ``[B, T, C]``, each utterance's computed alone.
+
+        Zero-padded to the frame count ``T`` of the whole padded row (what
+        the batched CNN gives), so relative lengths keep their meaning.
+        """
+        features = pad_sequence(
+            [
+                self._utterance_features(wav[:count])
+                for wav, count in zip(wavs, counts, strict=True)
+            ],
+            batch_first=True,
+        )
+        total = _frame_count(wavs.shape[1], self.hf_model.config)
+        return F.pad(features, (0, 0, 0, total - features.shape[1]))
+
+    def _utterance_features(self, wav):
+        """CNN features ``[T_i, C]`` of one utterance's valid samples."""
+        if self.normalize_wav:
+            wav = F.layer_norm(wav, wav.shape)
+        return self.hf_model.feature_extractor(wav[None])[0].T
+
+    def _encode(self, features, frame_mask):
+        """Feature projection, time masking and transformer, as HF does.
+
+        Hugging Face's ``forward`` after the CNN, given the frame-level
+        attention mask it derives from a sample-level one. Time masking
+        uses the model's own (private) ``_mask_hidden_states``, so the
+        config's masking settings and ``apply_spec_augment`` still hold.
+        """
+        model = self.hf_model
+        hidden = model.feature_projection(features)
+        if isinstance(hidden, tuple):  # WavLM adds the normalised features
+            hidden = hidden[0]
+        hidden = model._mask_hidden_states(hidden, attention_mask=frame_mask)
+        if not self.output_all_hiddens:
+            return model.encoder(hidden, frame_mask).last_hidden_state
+        with _layer_states(model.encoder.layers) as states:
+            model.encoder(hidden, frame_mask)
+        return torch.stack(states)
 
 
 def trainable_parameter_names(module):

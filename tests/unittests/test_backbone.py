@@ -271,6 +271,9 @@ def test_output_shapes(save_path, name):
     hidden = backbone(wavs, torch.tensor([1.0, 0.8, 0.5]))
     frames = _frames(12000, config)
     assert hidden.shape == (3, frames, config["hidden_size"])
+    # Frames of the whole padded row, even when no utterance fills it.
+    shorter = backbone(wavs, torch.tensor([0.9, 0.8, 0.5]))
+    assert shorter.shape == hidden.shape
     assert backbone.hidden_size == config["hidden_size"]
     assert backbone.num_layers == config["num_hidden_layers"]
     with pytest.raises(ValueError, match=r"got shape \(12000,\)"):
@@ -291,6 +294,35 @@ def test_all_hiddens_stack_every_layer(save_path, name):
     assert hiddens.shape == (layers, 2, frames, config["hidden_size"])
     # Post-norm (base) models: the last entry is the last layer's output.
     torch.testing.assert_close(hiddens[-1], last(wavs))
+
+
+@pytest.mark.parametrize("name", TINY_NAMES)
+@pytest.mark.parametrize("stable_layer_norm", [False, True])
+def test_all_hiddens_match_transformers(tmp_path, name, stable_layer_norm):
+    folder = _save_model(
+        tmp_path / "m",
+        name,
+        do_normalize=False,
+        feat_extract_norm="layer" if stable_layer_norm else "group",
+        do_stable_layer_norm=stable_layer_norm,
+    )
+    backbone = SSLBackbone(
+        folder, str(tmp_path), stage="classifier", output_all_hiddens=True
+    )
+    reference = AutoModel.from_pretrained(folder).eval()
+    wavs = _waves()
+    with torch.no_grad():
+        expected = reference(wavs, output_hidden_states=True).hidden_states
+    torch.testing.assert_close(
+        backbone(wavs), torch.stack(expected), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_too_short_an_utterance_is_named(save_path):
+    backbone = SSLBackbone("tiny-wavlm", save_path, stage="classifier")
+    wavs = _waves(num_samples=1000)
+    with pytest.raises(ValueError, match="utterance 1 has 100 valid samples"):
+        backbone(wavs, torch.tensor([1.0, 0.1]))
 
 
 def test_all_hiddens_refuse_a_dropped_layer(tmp_path):
@@ -327,16 +359,21 @@ def _padded_pair(long=SAMPLE_RATE, short=9600):
 
 
 @pytest.mark.parametrize("name", TINY_NAMES)
-def test_padding_is_invisible_with_layer_norm_cnn(tmp_path, name):
-    # Large-model layout: LayerNorm CNN, pre-norm transformer; the waveform
-    # normalisation must then use the valid samples only.
-    folder = _save_model(
-        tmp_path / "m",
-        name,
-        feat_extract_norm="layer",
-        do_stable_layer_norm=True,
-        do_normalize=True,
-    )
+@pytest.mark.parametrize(
+    "layout",
+    [
+        # Large models: LayerNorm CNN, pre-norm transformer.
+        {"feat_extract_norm": "layer", "do_stable_layer_norm": True},
+        # Base models (as the tiny ones): GroupNorm over time in the first
+        # convolution. This case once asserted that padding shifted the
+        # valid frames; the CNN now runs on each utterance alone (see
+        # test_batch_independence.py for mixed-length batches).
+        {"feat_extract_norm": "group", "do_stable_layer_norm": False},
+    ],
+    ids=["layer-norm-cnn", "group-norm-cnn"],
+)
+def test_padding_is_invisible(tmp_path, name, layout):
+    folder = _save_model(tmp_path / "m", name, do_normalize=True, **layout)
     backbone = SSLBackbone(folder, str(tmp_path), stage="classifier")
     wavs, lens, single = _padded_pair()
     valid = _frames(single.shape[1], TINY_MODELS[name])
@@ -352,9 +389,9 @@ def test_valid_sample_normalisation_matches_feature_extractor(tmp_path):
     )
     backbone = SSLBackbone(folder, str(tmp_path), stage="classifier")
     extractor = Wav2Vec2FeatureExtractor.from_pretrained(folder)
-    seen = {}
+    seen = []
     backbone.hf_model.feature_extractor.register_forward_pre_hook(
-        lambda module, args: seen.update(wavs=args[0])
+        lambda module, args: seen.append(args[0])
     )
     wavs, lens, single = _padded_pair()
     backbone(wavs, lens)
@@ -365,22 +402,12 @@ def test_valid_sample_normalisation_matches_feature_extractor(tmp_path):
         return_attention_mask=True,
         return_tensors="pt",
     )
-    np.testing.assert_allclose(
-        seen["wavs"].numpy(), inputs.input_values.numpy(), atol=1e-4
-    )
-
-
-@pytest.mark.parametrize("name", TINY_NAMES)
-def test_padding_shifts_valid_frames_with_group_norm_cnn(save_path, name):
-    # Documented limitation of the base layout (GroupNorm over time in the
-    # first convolution): the attention mask cannot undo it.
-    backbone = SSLBackbone(name, save_path, stage="classifier")
-    wavs, lens, single = _padded_pair()
-    valid = _frames(single.shape[1], TINY_MODELS[name])
-    batched = backbone(wavs, lens)[1, :valid]
-    alone = backbone(single)[0]
-    relative = (batched - alone).norm() / alone.norm()
-    assert relative > 1e-2
+    # The CNN gets each utterance's valid samples, one at a time.
+    assert [tuple(w.shape) for w in seen] == [(1, wavs.shape[1]), single.shape]
+    for wav, expected in zip(seen, inputs.input_values, strict=True):
+        np.testing.assert_allclose(
+            wav[0].numpy(), expected[: wav.shape[1]].numpy(), atol=1e-4
+        )
 
 
 def test_spec_augment_is_configurable(tmp_path):
