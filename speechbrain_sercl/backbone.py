@@ -565,6 +565,37 @@ class SSLBackbone(torch.nn.Module):
             )
         return hidden
 
+    def frame_lengths(self, wavs, wav_lens=None):
+        """Relative lengths, in frames, of each utterance's valid outputs.
+
+        What the pooling needs: ``round(length * T)`` gives back exactly
+        the frames the CNN made from each utterance's valid samples, which
+        a relative waveform length does not always do (0.27 s padded to
+        2 s would count one padded frame).
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            Waveforms ``[B, S]``, zero-padded (as given to ``forward``).
+        wav_lens : torch.Tensor, optional
+            Relative lengths ``[B]`` in (0, 1]; None means no padding.
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B]``: valid frames of each utterance / ``T``.
+
+        Example
+        -------
+        >>> backbone = SSLBackbone("tiny-wavlm", getfixture("tmp_path"))
+        >>> wavs = torch.zeros(2, 32000)  # 2 s: 100 frames
+        >>> backbone.frame_lengths(wavs, torch.tensor([1.0, 0.135]))
+        tensor([1.0000, 0.1300])
+        """
+        frames = self._frame_counts(_valid_sample_counts(wavs, wav_lens))
+        total = _frame_count(wavs.shape[1], self.hf_model.config)
+        return torch.tensor(frames, device=wavs.device) / total
+
     def _frame_counts(self, counts):
         """CNN frames of each utterance; a ValueError if one has none."""
         frames = [_frame_count(n, self.hf_model.config) for n in counts]

@@ -13,9 +13,10 @@ ignored. Four classes are kept, the four the paper names: neutral
 (``neu``), happy (``hap`` and ``exc`` merged: the paper does not say so,
 but most four-class IEMOCAP work does, see docs/design.md), sad (``sad``)
 and angry (``ang``); the other labels (``fru``, ``sur``, ``fea``, ``dis``,
-``oth``, ``xxx``) are dropped and counted. The speaker is the session plus the gender letter of the LAST
-token of the utterance id (``Ses01F_impro01_M012`` is speaker ``Ses01M``:
-the male actor of an improvisation led by the female one).
+``oth``, ``xxx``) are dropped and counted. The speaker is the session plus
+the gender letter of the LAST token of the utterance id
+(``Ses01F_impro01_M012`` is speaker ``Ses01M``: the male actor of an
+improvisation led by the female one).
 
 Adding a corpus works like this module: one ``data/<corpus>.py`` whose
 ``prepare_<corpus>`` lists the labelled utterances in a

@@ -36,9 +36,9 @@ TINY_NAMES = ["tiny-wavlm", "tiny-hubert"]
 SAMPLE_RATE = 16000
 TOLERANCE = 1e-5
 # 0.3 s, 1.2 s and 2.0 s are whole multiples of the CNN's stride (320
-# samples), so the pooling's rounded relative lengths count exactly the
-# frames the CNN made for each utterance; at other lengths they may count
-# one more (the xfail test at the end).
+# samples); the test at the end takes a length that is not (0.27 s), where
+# relative waveform lengths would count one padded frame: the pooling gets
+# the backbone's frame lengths.
 SECONDS = (0.3, 2.0, 1.2)
 NO_DROPOUT = {
     "hidden_dropout": 0.0,
@@ -79,7 +79,7 @@ def _outputs(backbone, head, wavs, wav_lens):
     pooling, classifier = head
     with torch.no_grad():
         hidden = backbone(wavs, wav_lens)
-        embeddings = pooling(hidden, wav_lens)
+        embeddings = pooling(hidden, backbone.frame_lengths(wavs, wav_lens))
         probabilities = classifier(embeddings).exp()
     return hidden, embeddings, probabilities
 
@@ -140,13 +140,6 @@ def test_batch_mates_change_no_output_in_training_mode(tmp_path, name):
     assert largest <= TOLERANCE, f"max |batched - alone| = {largest:.3g}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The Brains pool over relative waveform lengths (as _outputs "
-    "does): for 0.27 s in a 2 s batch round(l * T) counts 14 frames, the CNN "
-    "made 13, so the pooling weighs one padded frame. Pooling needs the "
-    "CNN's frame counts; brains.py is outside this change.",
-)
 @pytest.mark.parametrize("name", TINY_NAMES)
 def test_batch_mates_change_no_output_at_any_length(save_path, name):
     backbone = SSLBackbone(name, save_path, stage="classifier")
