@@ -258,9 +258,16 @@ class EmotionBrain(sb.Brain):
         return loader
 
     def on_stage_start(self, stage, epoch=None):
-        """Set this epoch's learning rate and crops; reset statistics."""
-        self.stage_stats = {}
-        self.stats_count = {}
+        """Set this epoch's learning rate and crops; reset statistics.
+
+        A training epoch resumed mid-way (SpeechBrain recovered
+        ``self.step > 0``, the batches done, and ``_recover`` the means
+        over them) keeps its statistics, as SpeechBrain keeps
+        ``avg_train_loss``.
+        """
+        if stage != sb.Stage.TRAIN or self.step == 0:
+            self.stage_stats = {}
+            self.stats_count = {}
         if stage == sb.Stage.TRAIN:
             self.learning_rate = self.hparams.lr_schedule.value(epoch)
             set_learning_rate(self.optimizer, self.learning_rate)
