@@ -98,15 +98,16 @@ def step_and_record(brain):
     return seen
 
 
+def global_norm(gradients):
+    """The L2 norm of all the gradients together, in float64."""
+    return math.sqrt(sum(float((g**2).sum()) for g in gradients))
+
+
 def clipped_reference(gradients, max_norm):
     """``g * min(1, max_norm / total_norm)`` in float64, over all of g."""
-    total = math.sqrt(sum(float((g**2).sum()) for g in gradients))
+    total = global_norm(gradients)
     factor = min(1.0, max_norm / total)
     return [g * factor for g in gradients], total
-
-
-def global_norm(gradients):
-    return math.sqrt(sum(float((g**2).sum()) for g in gradients))
 
 
 @pytest.mark.parametrize("name", sorted(YAMLS))
