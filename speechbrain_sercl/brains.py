@@ -11,9 +11,11 @@ Every Brain enforces its freeze policy on the speech model (module
 ``ssl``, a :class:`speechbrain_sercl.backbone.SSLBackbone`) whatever the
 YAML says, applies its epoch-wise learning-rate schedule to parameter groups
 whose relative rates come from ``hparams.lr_scales`` (the transformer runs
-at 0.4x), and saves a checkpoint at the end of every training epoch (and
-mid-epoch with SpeechBrain's ``--ckpt_interval_steps`` /
-``--ckpt_interval_minutes``), so a killed run resumes where it stopped.
+at 0.4x), clips the gradients of all its trainable parameters together
+(one norm, at most ``max_grad_norm``), and saves a checkpoint at the end of
+every training epoch (and mid-epoch with SpeechBrain's
+``--ckpt_interval_steps`` / ``--ckpt_interval_minutes``), so a killed run
+resumes where it stopped.
 
 Expected hparams: ``lr_schedule`` (a
 :class:`~speechbrain_sercl.schedulers.MultiStepScheduler`), ``lr_scales``
@@ -52,6 +54,7 @@ __all__ = [
     "EmotionBrain",
     "FineTuneBrain",
     "class_names",
+    "clip_gradients",
     "parameter_groups",
     "unwrap",
 ]
@@ -150,6 +153,47 @@ def parameter_groups(modules, lr_scales):
     return groups
 
 
+def clip_gradients(optimizers, max_norm):
+    """Clip the gradients of every group of the optimizers to one norm.
+
+    The L2 norm is taken over all their parameters together and every
+    gradient is scaled by the same factor ``min(1, max_norm / norm)``.
+
+    Arguments
+    ---------
+    optimizers : iterable of torch.optim.Optimizer
+        The optimizers about to step.
+    max_norm : float
+        The largest total norm; zero or negative: no clipping (torch would
+        zero the gradients, or flip their sign).
+
+    Returns
+    -------
+    torch.Tensor or None
+        The total norm before clipping; None when clipping is off.
+
+    Example
+    -------
+    >>> first = torch.nn.Parameter(torch.zeros(1))
+    >>> second = torch.nn.Parameter(torch.zeros(1))
+    >>> optimizer = torch.optim.SGD([{"params": [first]}, {"params": [second]}])
+    >>> first.grad, second.grad = torch.tensor([3.0]), torch.tensor([4.0])
+    >>> clip_gradients([optimizer], max_norm=1.0)
+    tensor(5.)
+    >>> first.grad, second.grad
+    (tensor([0.6000]), tensor([0.8000]))
+    """
+    if max_norm <= 0:
+        return None
+    params = [
+        param
+        for optimizer in optimizers
+        for group in optimizer.param_groups
+        for param in group["params"]
+    ]
+    return torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+
 @register_checkpoint_hooks
 class EmotionBrain(sb.Brain):
     """What the three Brains share: freeze policy, rates, logs, checkpoints.
@@ -177,6 +221,30 @@ class EmotionBrain(sb.Brain):
         if self.checkpointer is not None:
             self.checkpointer.add_recoverable("optimizer", self.optimizer)
 
+    def optimizers_step(self):
+        """One optimizer step, clipping all trainable parameters together.
+
+        Mirrors ``Brain.optimizers_step`` of SpeechBrain 1.1.2 (unscaling
+        for fp16, ``skip_nonfinite_grads``, ``freeze_optimizers``, the step,
+        ``zero_grad`` and the ``optimizer_step`` count) but for clipping:
+        SpeechBrain clips each optimizer's first parameter group only, and
+        ours has a group per module; see :func:`clip_gradients`.
+        """
+        optimizers = self.freeze_optimizers(self.optimizers_dict).values()
+        for optimizer in optimizers:
+            self.scaler.unscale_(optimizer)
+        # Before the norm (SpeechBrain checks after clipping): one infinite
+        # gradient would otherwise zero every other one.
+        if not self.scaler.is_enabled() and self.skip_nonfinite_grads:
+            self.check_gradients()
+        clip_gradients(optimizers, self.max_grad_norm)
+        for optimizer in optimizers:
+            self.scaler.step(optimizer)
+        self.scaler.update()
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        self.optimizer_step += 1
+
     def make_dataloader(self, dataset, stage, **loader_kwargs):
         """Keep a handle on a custom batch sampler so it gets ``set_epoch``.
 
@@ -190,9 +258,16 @@ class EmotionBrain(sb.Brain):
         return loader
 
     def on_stage_start(self, stage, epoch=None):
-        """Set this epoch's learning rate and crops; reset statistics."""
-        self.stage_stats = {}
-        self.stats_count = {}
+        """Set this epoch's learning rate and crops; reset statistics.
+
+        A training epoch resumed mid-way (SpeechBrain recovered
+        ``self.step > 0``, the batches done, and ``_recover`` the means
+        over them) keeps its statistics, as SpeechBrain keeps
+        ``avg_train_loss``.
+        """
+        if stage != sb.Stage.TRAIN or self.step == 0:
+            self.stage_stats = {}
+            self.stats_count = {}
         if stage == sb.Stage.TRAIN:
             self.learning_rate = self.hparams.lr_schedule.value(epoch)
             set_learning_rate(self.optimizer, self.learning_rate)
