@@ -275,6 +275,26 @@ class EmotionBrain(sb.Brain):
             if crop is not None:
                 crop.set_epoch(epoch)
 
+    def embed(self, batch):
+        """Pooled embeddings: the speech model, then the attention pooling
+        over each utterance's valid frames.
+
+        Arguments
+        ---------
+        batch : PaddedBatch
+            With ``sig`` (waveforms and relative lengths).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, D]``.
+        """
+        batch = batch.to(self.device)
+        wavs, lengths = batch.sig
+        hidden_states = self.modules.ssl(wavs, lengths)
+        frames = unwrap(self.modules.ssl).frame_lengths(wavs, lengths)
+        return self.modules.pooling(hidden_states, frames)
+
     def accumulate_stats(self, **values):
         """Add one batch's values to the running means of this stage.
 
@@ -344,10 +364,7 @@ class ContrastiveBrain(EmotionBrain):
 
     def compute_forward(self, batch, stage):
         """Pooled embeddings of the batch."""
-        batch = batch.to(self.device)
-        wavs, lengths = batch.sig
-        hidden_states = self.modules.ssl(wavs, lengths)
-        return self.modules.pooling(hidden_states, lengths)
+        return self.embed(batch)
 
     def compute_objectives(self, predictions, batch, stage):
         """Contrastive + cosine-margin loss against the batch's emotion."""
@@ -408,11 +425,7 @@ class ClassifierBrain(EmotionBrain):
 
     def compute_forward(self, batch, stage):
         """Log-probabilities over the corpus's emotions."""
-        batch = batch.to(self.device)
-        wavs, lengths = batch.sig
-        hidden_states = self.modules.ssl(wavs, lengths)
-        embeddings = self.modules.pooling(hidden_states, lengths)
-        return self.modules.classifier(embeddings)
+        return self.modules.classifier(self.embed(batch))
 
     def compute_objectives(self, predictions, batch, stage):
         """Negative log-likelihood; collects predictions outside training.
