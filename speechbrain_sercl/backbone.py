@@ -411,6 +411,12 @@ class SSLBackbone(torch.nn.Module):
         If True (the Hugging Face default), masked-spec augmentation of the
         config (``mask_time_prob``, ``mask_feature_prob``) applies in
         training mode; if False, it never applies.
+    train_front_end : bool
+        If True, the ``"contrastive"`` and ``"finetune"`` stages also train
+        the CNN feature encoder and the feature projection. Only for a
+        randomly initialised model (the demo's tiny ones): a random front
+        end has nothing pre-trained to keep, and frozen it passes on too
+        little for emotions. The paper's models keep it False.
 
     Example
     -------
@@ -432,6 +438,7 @@ class SSLBackbone(torch.nn.Module):
         output_all_hiddens=False,
         gradient_checkpointing=False,
         apply_spec_augment=True,
+        train_front_end=False,
     ):
         super().__init__()
         save_path = os.fspath(save_path)
@@ -453,8 +460,10 @@ class SSLBackbone(torch.nn.Module):
             apply_spec_augment=apply_spec_augment,
         )
         self.normalize_wav = self.lobe.normalize_wav
-        # HubertModel has no freeze_feature_encoder; both encoders have this.
-        self.hf_model.feature_extractor._freeze_parameters()
+        self.train_front_end = train_front_end
+        if not train_front_end:
+            # HubertModel has no freeze_feature_encoder; both have this.
+            self.hf_model.feature_extractor._freeze_parameters()
         if gradient_checkpointing:
             self.hf_model.activation_checkpointing_enable()
         self.set_stage(stage)
@@ -500,8 +509,21 @@ class SSLBackbone(torch.nn.Module):
         if stage == "classifier":
             self.eval()
         else:
-            for parameter in self.hf_model.encoder.parameters():
-                parameter.requires_grad = True
+            for module in self._trained_parts():
+                for parameter in module.parameters():
+                    parameter.requires_grad = True
+
+    def _trained_parts(self):
+        """The parts of the model the contrastive and finetune stages
+        train: the transformer encoder (and the front end, if asked)."""
+        model = self.hf_model
+        if self.train_front_end:
+            return [
+                model.feature_extractor,
+                model.feature_projection,
+                model.encoder,
+            ]
+        return [model.encoder]
 
     def train(self, mode=True):
         """Sets the mode, except that the classifier stage stays in eval.

@@ -86,6 +86,7 @@ SHARED_KEYS = (
     "ssl_source",
     "pretrained_folder",
     "hidden_size",
+    "train_front_end",
 )
 # What the runner sets per step (or the layout derives): never overridden.
 RUNNER_KEYS = (
@@ -401,7 +402,9 @@ class FoldRunner:
             key -> value for the step's command line.
         """
         spec = self.corpora[corpus]
-        shared = {key: self.config[key] for key in SHARED_KEYS}
+        shared = {
+            key: self.config[key] for key in SHARED_KEYS if key in self.config
+        }
         return {
             **self._declared_by(method, shared),
             "fold": fold,

@@ -201,6 +201,27 @@ def test_only_the_encoder_trains(save_path, name, stage):
 
 
 @pytest.mark.parametrize("name", TINY_NAMES)
+@pytest.mark.parametrize("stage", ["contrastive", "finetune", "classifier"])
+def test_a_random_front_end_trains_when_asked(save_path, name, stage):
+    """train_front_end adds the CNN and the projection, never the masked
+    spec embedding, and the classifier stage stays frozen."""
+    backbone = SSLBackbone(name, save_path, stage=stage, train_front_end=True)
+    reference = AutoModel.from_pretrained(resolve_source(name, save_path))
+    parts = ("encoder.", "feature_extractor.", "feature_projection.")
+    expected = sorted(
+        "lobe.model." + n
+        for n, _ in reference.named_parameters()
+        if n.startswith(parts) and stage != "classifier"
+    )
+    assert trainable_parameter_names(backbone) == expected
+    if stage != "classifier":
+        hidden = backbone(_waves(), torch.tensor([1.0, 0.7]))
+        hidden.sum().backward()
+        cnn = backbone.hf_model.feature_extractor.conv_layers[0].conv.weight
+        assert cnn.grad is not None and cnn.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", TINY_NAMES)
 def test_classifier_stage_is_frozen_and_deterministic(save_path, name):
     backbone = SSLBackbone(name, save_path, stage="classifier")
     parent = torch.nn.ModuleDict(

@@ -71,6 +71,8 @@ def test_every_yaml_trains_with_adam_for_the_papers_epochs(name, tmp_path):
     assert isinstance(counter, EpochCounter)
     assert counter.limit == EPOCHS[name]
     assert list(counter) == list(range(1, EPOCHS[name] + 1))
+    # The paper's freeze policy: the CNN and the projection stay frozen.
+    assert not hparams["ssl"].train_front_end
 
 
 @pytest.mark.parametrize("name", STAGE1)
