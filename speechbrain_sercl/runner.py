@@ -340,9 +340,7 @@ class FoldRunner:
             The corpus name.
         """
         output = self.step_folder(fold, CLASSICAL, corpus)
-        done = layout.step_file(output, layout.TEST_REPORT_FILE)
-        if os.path.exists(done):
-            print(f"[sercl] done already ({done}), skipping", flush=True)
+        if _is_done(layout.step_file(output, layout.TEST_REPORT_FILE)):
             return
         os.makedirs(output, exist_ok=True)
         split = select_run({corpus: self.prepared[corpus]}, fold, output)
@@ -483,8 +481,7 @@ class FoldRunner:
         return merged
 
     def _step(self, method, output_folder, overrides, done):
-        if os.path.exists(done):
-            print(f"[sercl] done already ({done}), skipping", flush=True)
+        if _is_done(done):
             return
         command = [
             *self.launcher,
@@ -513,6 +510,14 @@ def _hparams_path(hparams):
     if os.path.isfile(hparams):
         return os.path.abspath(hparams)
     return shipped_hparams(hparams)
+
+
+def _is_done(done):
+    """Whether a step's last file exists (said on the console if so)."""
+    if os.path.exists(done):
+        print(f"[sercl] done already ({done}), skipping", flush=True)
+        return True
+    return False
 
 
 def _step_name(method, output_folder):

@@ -13,7 +13,7 @@ import math
 
 import pytest
 import torch
-from hyperpyyaml import load_hyperpyyaml
+from brain_fixtures import load_brain
 
 from speechbrain_sercl.brains import (
     ClassifierBrain,
@@ -38,24 +38,9 @@ GROUPS = {
 }
 
 
-def load_brain(name, tmp_path):
+def load_yaml_brain(name, tmp_path):
     brain_class, data = YAMLS[name]
-    overrides = {
-        "ssl_source": "tiny-wavlm",
-        "hidden_size": 32,
-        "pretrained_folder": str(tmp_path / "pretrained"),
-        "experiment_folder": str(tmp_path / "experiment"),
-        **data,
-    }
-    with open(f"hparams/{name}.yaml", encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    brain = brain_class(
-        modules=hparams["modules"],
-        opt_class=hparams["opt_class"],
-        hparams=hparams,
-        checkpointer=None,
-    )
-    brain.init_optimizers()
+    brain, _ = load_brain(f"hparams/{name}.yaml", brain_class, tmp_path, data)
     return brain
 
 
@@ -113,7 +98,7 @@ def clipped_reference(gradients, max_norm):
 @pytest.mark.parametrize("name", sorted(YAMLS))
 @pytest.mark.parametrize("scale", [10.0, 1e-3])
 def test_clipping_scales_every_group_by_one_factor(name, scale, tmp_path):
-    brain = load_brain(name, tmp_path)
+    brain = load_yaml_brain(name, tmp_path)
     assert brain.hparams.max_grad_norm == brain.max_grad_norm == 5.0
     groups = {group["name"] for group in brain.optimizer.param_groups}
     assert groups == GROUPS[type(brain)]
@@ -135,7 +120,7 @@ def test_clipping_scales_every_group_by_one_factor(name, scale, tmp_path):
 @pytest.mark.parametrize("max_norm", [-1.0, 0.0])
 def test_a_non_positive_max_grad_norm_disables_clipping(max_norm, tmp_path):
     """torch would flip the gradients' sign (negative) or zero them (0)."""
-    brain = load_brain("finetune", tmp_path)
+    brain = load_yaml_brain("finetune", tmp_path)
     brain.max_grad_norm = max_norm
     gradients = set_gradients(trainable(brain), scale=10.0)
 
@@ -146,7 +131,7 @@ def test_a_non_positive_max_grad_norm_disables_clipping(max_norm, tmp_path):
 
 
 def test_fp16_gradients_are_unscaled_before_clipping(tmp_path):
-    brain = load_brain("finetune", tmp_path)
+    brain = load_yaml_brain("finetune", tmp_path)
     brain.scaler = torch.GradScaler("cpu", init_scale=1024.0)
     brain.scaler.scale(torch.ones(()))  # the scale exists after a backward
     params = trainable(brain)
@@ -164,7 +149,7 @@ def test_fp16_gradients_are_unscaled_before_clipping(tmp_path):
 def test_a_non_finite_gradient_is_dropped_before_the_norm(tmp_path):
     """With ``skip_nonfinite_grads`` the other gradients are clipped by
     their own norm, not zeroed by an infinite one."""
-    brain = load_brain("finetune", tmp_path)
+    brain = load_yaml_brain("finetune", tmp_path)
     brain.skip_nonfinite_grads = True
     params = trainable(brain)
     gradients = set_gradients(params, scale=10.0)
@@ -179,7 +164,7 @@ def test_a_non_finite_gradient_is_dropped_before_the_norm(tmp_path):
 
 
 def test_frozen_optimizers_neither_step_nor_lose_gradients(tmp_path):
-    brain = load_brain("finetune", tmp_path)
+    brain = load_yaml_brain("finetune", tmp_path)
     brain.freeze_optimizers = lambda optimizers: {}
     params = trainable(brain)
     gradients = set_gradients(params, scale=10.0)

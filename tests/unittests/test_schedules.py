@@ -8,7 +8,7 @@ schedule written out from the paper's text.
 
 import pytest
 import speechbrain as sb
-from hyperpyyaml import load_hyperpyyaml
+from brain_fixtures import load_brain
 
 from speechbrain_sercl.brains import (
     ClassifierBrain,
@@ -32,26 +32,6 @@ def paper_stage2(epoch):
 def paper_finetune(epoch):
     """Adam 1e-3, 50 epochs, x0.2 every 20 epochs."""
     return 1e-3 * 0.2 ** ((epoch - 1) // 20)
-
-
-def load_brain(yaml_path, brain_class, tmp_path, extra=None):
-    overrides = {
-        "ssl_source": "tiny-wavlm",
-        "hidden_size": 32,
-        "pretrained_folder": str(tmp_path / "pretrained"),
-        "experiment_folder": str(tmp_path / "experiment"),
-        **(extra or {}),
-    }
-    with open(yaml_path, encoding="utf-8") as fin:
-        hparams = load_hyperpyyaml(fin, overrides)
-    brain = brain_class(
-        modules=hparams["modules"],
-        opt_class=hparams["opt_class"],
-        hparams=hparams,
-        checkpointer=None,
-    )
-    brain.init_optimizers()
-    return brain, hparams
 
 
 def rates_by_group(brain, epoch):
