@@ -197,7 +197,8 @@ class FoldRunner:
     arguments : list of str
         Run options and overrides (see :mod:`speechbrain_sercl.overrides`).
     methods : tuple of str
-        Which of ``classifier`` and ``finetune`` run after stage 1.
+        What is trained and tested per corpus: ``classifier`` (stage 2,
+        after stage 1), ``finetune`` (FT) and ``classical`` (the floor).
     launcher : str, optional
         Command prefix of every step (default: this Python).
     runs : list of int, optional
@@ -233,7 +234,6 @@ class FoldRunner:
         self.method_overrides = self._method_overrides(given)
         self.corpora = corpus_specs(self.config["corpora"])
         self.prepared = None  # corpus -> (manifest, folds), once prepared
-        self.fold_counts = None
         self.features = {}  # corpus -> utterance -> MFCC statistics
 
     @property
@@ -276,18 +276,22 @@ class FoldRunner:
         int
             ``max_c K_c``.
         """
-        prepared = prepare_corpora(
+        self.prepared = prepare_corpora(
             self.config["corpora"],
             self.config["prepared_folder"],
             self.config["protocol"],
             self.config["n_folds"],
             self.config["fold_seed"],
         )
-        self.prepared = prepared
-        self.fold_counts = {
-            name: n_folds_of(folds) for name, (_, folds) in prepared.items()
-        }
         return max(self.fold_counts.values())
+
+    @property
+    def fold_counts(self):
+        """corpus -> number of folds (once prepared)."""
+        return {
+            name: n_folds_of(folds)
+            for name, (_, folds) in self.prepared.items()
+        }
 
     def run_fold(self, fold):
         """Stage 1 and every downstream method of one run.
@@ -313,7 +317,7 @@ class FoldRunner:
                 {**self.stage1_overrides, "fold": fold},
                 done=os.path.join(encoder, layout.ENCODER_FILE),
             )
-        if self.fold_counts is None:
+        if self.prepared is None:
             self.prepare()
         tested = [c for c in self.corpora if fold < self.fold_counts[c]]
         for corpus in tested:
