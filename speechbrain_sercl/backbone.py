@@ -48,6 +48,7 @@ Authors
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -68,9 +69,11 @@ __all__ = [
     "TINY_MODELS",
     "SSLBackbone",
     "encoder_parameters",
+    "materialise_from_config",
     "materialise_tiny_model",
     "model_type_of",
     "resolve_source",
+    "speech_model_settings",
     "trainable_parameter_names",
 ]
 
@@ -115,6 +118,8 @@ _TINY_PREPROCESSORS = {
 }
 
 _LOBES = {"wavlm": WavLM, "hubert": HuBERT}
+# Keys of a saved feature extractor's settings that are not arguments.
+_EXTRACTOR_METADATA = ("feature_extractor_type", "processor_class")
 
 _WEIGHT_FILES = (
     "model.safetensors",
@@ -192,23 +197,117 @@ def materialise_tiny_model(name, folder, seed=0):
     ['config.json', 'model.safetensors', 'preprocessor_config.json']
     """
     _check_tiny_name(name)
+    feature_extractor = {
+        "feature_size": 1,
+        "sampling_rate": 16000,
+        "padding_value": 0.0,
+        **_TINY_PREPROCESSORS[name],
+    }
+    return _write_model_folder(
+        TINY_MODELS[name],
+        feature_extractor,
+        folder,
+        seed,
+        f"tiny model {name!r}",
+    )
+
+
+def materialise_from_config(config, feature_extractor, folder=None):
+    """Writes a speech model folder built from its settings alone.
+
+    An exported model (:mod:`speechbrain_sercl.export`) carries its speech
+    model's Hugging Face configuration and feature-extractor settings in
+    its ``hyperparams.yaml``: this builds the folder the SpeechBrain lobe
+    loads, with random weights that the ``Pretrainer`` then replaces (it
+    loads every key strictly), so nothing is downloaded.
+
+    Arguments
+    ---------
+    config : dict
+        The Hugging Face model configuration, with ``model_type``.
+    feature_extractor : dict
+        The ``Wav2Vec2FeatureExtractor`` settings (sampling rate,
+        ``do_normalize``, ...).
+    folder : str or os.PathLike, optional
+        Where to write it; by default a folder named by a hash of the
+        settings in the system's temporary folder, reused when complete.
+
+    Returns
+    -------
+    str
+        The model folder.
+
+    Example
+    -------
+    >>> config = dict(TINY_MODELS["tiny-hubert"], hidden_size=16)
+    >>> folder = materialise_from_config(
+    ...     config, {"do_normalize": True}, getfixture("tmp_path") / "m"
+    ... )
+    >>> AutoConfig.from_pretrained(folder).hidden_size
+    16
+    """
+    if folder is None:
+        key = json.dumps([config, feature_extractor], sort_keys=True)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        folder = os.path.join(
+            tempfile.gettempdir(), "speechbrain_sercl", f"model-{digest}"
+        )
+    return _write_model_folder(config, feature_extractor, folder, 0, "model")
+
+
+def speech_model_settings(source, save_path):
+    """The configuration and feature-extractor settings of a speech model.
+
+    Arguments
+    ---------
+    source : str or os.PathLike
+        Tiny model name, local folder or hub id (see :func:`resolve_source`;
+        a hub id is read from the local Hugging Face cache when offline).
+    save_path : str or os.PathLike
+        Folder for tiny models and downloaded hub models.
+
+    Returns
+    -------
+    config : dict
+        The Hugging Face configuration (``to_dict()``).
+    feature_extractor : dict
+        The feature-extractor settings (``to_dict()``).
+
+    Example
+    -------
+    >>> config, extractor = speech_model_settings(
+    ...     "tiny-hubert", getfixture("tmp_path")
+    ... )
+    >>> config["model_type"], extractor["do_normalize"]
+    ('hubert', True)
+    """
+    resolved = resolve_source(source, os.fspath(save_path))
+    return (
+        AutoConfig.from_pretrained(resolved).to_dict(),
+        Wav2Vec2FeatureExtractor.from_pretrained(resolved).to_dict(),
+    )
+
+
+def _write_model_folder(config, feature_extractor, folder, seed, what):
+    """Writes a randomly initialised model folder once (see the callers)."""
     folder = os.fspath(folder)
     if os.path.isdir(folder) and not _missing_files(folder):
         return folder
     if os.path.exists(folder) and not _is_empty_folder(folder):
         raise FileExistsError(
-            f"Cannot write tiny model {name!r} to {folder!r}: it exists, is "
+            f"Cannot write {what} to {folder!r}: it exists, is "
             f"not empty and lacks {', '.join(_missing_files(folder))}"
         )
-    config = AutoConfig.for_model(**TINY_MODELS[name])
+    config = AutoConfig.for_model(**config)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModel.from_config(config)
     extractor = Wav2Vec2FeatureExtractor(
-        feature_size=1,
-        sampling_rate=16000,
-        padding_value=0.0,
-        **_TINY_PREPROCESSORS[name],
+        **{
+            key: value
+            for key, value in feature_extractor.items()
+            if key not in _EXTRACTOR_METADATA
+        }
     )
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
@@ -216,7 +315,7 @@ def materialise_tiny_model(name, folder, seed=0):
     with FileLock(f"{os.path.abspath(folder)}.lock"):
         if os.path.isdir(folder) and not _missing_files(folder):
             return folder
-        staging = tempfile.mkdtemp(prefix=".tiny-", dir=parent)
+        staging = tempfile.mkdtemp(prefix=".model-", dir=parent)
         try:
             model.save_pretrained(staging)
             extractor.save_pretrained(staging)

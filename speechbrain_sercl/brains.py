@@ -43,6 +43,7 @@ from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_sercl import layout
 from speechbrain_sercl.atomic import writing_atomically
+from speechbrain_sercl.embedding import pool_utterances
 from speechbrain_sercl.losses import positive_mask_from_labels
 from speechbrain_sercl.metrics import EmotionMetricStats
 from speechbrain_sercl.report import write_predictions
@@ -291,9 +292,9 @@ class EmotionBrain(sb.Brain):
         """
         batch = batch.to(self.device)
         wavs, lengths = batch.sig
-        hidden_states = self.modules.ssl(wavs, lengths)
-        frames = unwrap(self.modules.ssl).frame_lengths(wavs, lengths)
-        return self.modules.pooling(hidden_states, frames)
+        return pool_utterances(
+            self.modules.ssl, self.modules.pooling, wavs, lengths
+        )
 
     def accumulate_stats(self, **values):
         """Add one batch's values to the running means of this stage.

@@ -18,6 +18,7 @@ from speechbrain_sercl import __version__
 from speechbrain_sercl.data import CORPORA, prepare_corpus
 from speechbrain_sercl.data.folds import FoldsMismatchError
 from speechbrain_sercl.data.manifest import PreparationError
+from speechbrain_sercl.export import export_step
 from speechbrain_sercl.report import collect_results, write_results
 from speechbrain_sercl.runner import METHODS, FoldRunner, StepFailed
 
@@ -50,6 +51,7 @@ def build_parser():
     _add_prepare_parser(subparsers)
     _add_folds_parser(subparsers)
     _add_demo_parser(subparsers)
+    _add_export_parser(subparsers)
     return parser
 
 
@@ -179,6 +181,39 @@ def _add_demo_parser(subparsers):
     )
     _add_runner_options(parser)
     parser.set_defaults(func=_run_demo, extra_arguments=True)
+
+
+def _add_export_parser(subparsers):
+    """Add ``sercl export STEP_FOLDER OUTPUT``."""
+    parser = subparsers.add_parser(
+        "export",
+        help="write the inference folder of a trained model",
+        description=(
+            "Write a folder that SpeechBrain's EncoderClassifier.from_hparams "
+            "loads (no network, only speechbrain_sercl installed) from a "
+            "finished stage-2 or FT step: <experiment>/<protocol>/fold_<i>/"
+            "<corpus>/<classifier or finetune>."
+        ),
+    )
+    parser.add_argument("step_folder", help="a finished stage-2 or FT step")
+    parser.add_argument("output", help="the folder to write")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT if it exists"
+    )
+    parser.set_defaults(func=_run_export)
+
+
+def _run_export(args):
+    """Export a step; return the status."""
+    try:
+        folder = export_step(args.step_folder, args.output, args.overwrite)
+    except (ValueError, OSError, RuntimeError) as error:
+        print(f"sercl export: error: {error}", file=sys.stderr)
+        return 1
+    print(f"Wrote {folder}. Load it with:")
+    print("  from speechbrain.inference.classifiers import EncoderClassifier")
+    print(f'  EncoderClassifier.from_hparams(source="{folder}")')
+    return 0
 
 
 def _run_folds(args):

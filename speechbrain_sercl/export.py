@@ -31,27 +31,43 @@ Authors
  * speechbrain-sercl developers
 """
 
+import json
 import os
 import re
+import shutil
+import tempfile
+from importlib import resources
+
+import torch
+from ruamel.yaml import YAML
+
+from speechbrain_sercl import layout
+from speechbrain_sercl.backbone import speech_model_settings
+from speechbrain_sercl.checkpoints import AtomicCheckpointer
+from speechbrain_sercl.report import METHOD_NAMES
+from speechbrain_sercl.runner import COMMAND_PREFIX
 
 __all__ = [
     "EXPORT_FILES",
     "HPARAMS_FILE",
     "InvalidExportError",
     "MODEL_CARD_FILE",
+    "export_step",
     "validate_export",
 ]
 
 HPARAMS_FILE = "hyperparams.yaml"
 MODEL_CARD_FILE = "README.md"
-WEIGHT_FILES = ("ssl.ckpt", "pooling.ckpt", "classifier.ckpt")
 LABEL_ENCODER_FILE = "label_encoder.ckpt"
 EXPORT_FILES = (
     HPARAMS_FILE,
-    *WEIGHT_FILES,
+    "ssl.ckpt",
+    "pooling.ckpt",
+    "classifier.ckpt",
     LABEL_ENCODER_FILE,
     MODEL_CARD_FILE,
 )
+EXPORTABLE_METHODS = ("classifier", "finetune")
 REQUIRED_KEYS = (
     "compute_features",
     "mean_var_norm",
@@ -61,7 +77,20 @@ REQUIRED_KEYS = (
     "pretrainer",
     "modules",
 )
+METHOD_DESCRIPTIONS = {
+    "classifier": (
+        "stage 1 fine-tuned the transformer and a pooling layer with "
+        "supervised contrastive learning on batches drawn across corpora "
+        "(InfoNCE + cosine margin loss); stage 2 trained this pooling and "
+        "classifier with cross-entropy on the frozen speech model."
+    ),
+    "finetune": (
+        "the FT baseline: the transformer, the pooling and the classifier "
+        "fine-tuned together with cross-entropy on this corpus."
+    ),
+}
 _TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):", re.MULTILINE)
+_PLACEHOLDER = re.compile(r"^(\w+): !PLACEHOLDER$", re.MULTILINE)
 
 
 class InvalidExportError(ValueError):
@@ -86,10 +115,11 @@ def validate_export(folder):
     Example
     -------
     >>> folder = getfixture("tmp_path")
-    >>> validate_export(folder)
-    Traceback (most recent call last):
-    ...
-    speechbrain_sercl.export.InvalidExportError: ... hyperparams.yaml is missing; ...
+    >>> try:
+    ...     validate_export(folder)
+    ... except InvalidExportError as error:
+    ...     print(str(error).split(": ", 1)[1][:41])
+    hyperparams.yaml is missing; ssl.ckpt is
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
@@ -118,3 +148,319 @@ def validate_export(folder):
 def _paths(folder):
     """``(name, path)`` of every file an export holds."""
     return [(name, os.path.join(folder, name)) for name in EXPORT_FILES]
+
+
+def export_step(step_folder, output_folder, overwrite=False):
+    """Write the inference folder of a trained stage-2 or FT step.
+
+    The weights are those the step tested: its latest complete checkpoint
+    (pooling and classifier; the speech model too for FT) and, for stage
+    2, the stage-1 speech model it loaded (``save/stage1/ssl.ckpt``). The
+    folder is written next to ``output_folder`` and moved into place, so
+    a failed export leaves nothing half-written.
+
+    Arguments
+    ---------
+    step_folder : str or os.PathLike
+        A finished step: ``<experiment>/<protocol>/fold_<i>/<corpus>/
+        <classifier or finetune>``.
+    output_folder : str or os.PathLike
+        The folder to write (must not exist unless ``overwrite``).
+    overwrite : bool
+        Replace an existing ``output_folder``.
+
+    Returns
+    -------
+    str
+        ``output_folder``.
+
+    Raises
+    ------
+    ValueError
+        If the step is not a finished stage-2 or FT step, a file it needs
+        is missing, or ``output_folder`` exists.
+    """
+    step_folder = os.fspath(step_folder)
+    output_folder = os.fspath(output_folder)
+    step = read_step(step_folder)
+    if os.path.exists(output_folder) and not overwrite:
+        raise ValueError(
+            f"{output_folder} exists; choose another folder or overwrite it"
+        )
+    parent = os.path.dirname(os.path.abspath(output_folder))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        os.chmod(staging, 0o755)  # mkdtemp's 0o700 would keep it private
+        _write_export(step, staging)
+        validate_export(staging)
+        if os.path.exists(output_folder):
+            shutil.rmtree(output_folder)
+        os.replace(staging, output_folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output_folder
+
+
+def read_step(step_folder):
+    """What an export needs from a finished step: settings and files.
+
+    Arguments
+    ---------
+    step_folder : str
+        A finished stage-2 or FT step folder.
+
+    Returns
+    -------
+    dict
+        ``method``, ``corpus``, ``protocol``, ``fold``, ``seed``,
+        ``ssl_source``, ``pretrained_folder``, ``checkpoint`` (folder),
+        ``ssl_file``, ``label_file``, ``step_folder``.
+
+    Raises
+    ------
+    ValueError
+        Naming the step and what it lacks.
+    """
+    method = os.path.basename(os.path.normpath(step_folder))
+    if method not in EXPORTABLE_METHODS:
+        raise ValueError(
+            f"{step_folder} is a {method!r} step; export a stage-2 "
+            f"('classifier') or FT ('finetune') step folder"
+        )
+    if not os.path.isfile(
+        layout.step_file(step_folder, layout.TEST_REPORT_FILE)
+    ):
+        raise ValueError(
+            f"{step_folder} has not finished (no "
+            f"{layout.TEST_REPORT_FILE}): train and test it first"
+        )
+    settings = _step_settings(step_folder)
+    save = layout.save_folder(step_folder)
+    checkpoint = AtomicCheckpointer(save).find_checkpoint()
+    if checkpoint is None:
+        raise ValueError(f"{step_folder}: no complete checkpoint in {save}")
+    if method == "classifier":
+        ssl_file = os.path.join(
+            layout.stage1_copy_folder(save), layout.ENCODER_FILE
+        )
+    else:
+        ssl_file = os.path.join(checkpoint.path, layout.ENCODER_FILE)
+    label_file = os.path.join(save, layout.LABEL_ENCODER_FILE)
+    for path in (ssl_file, label_file):
+        if not os.path.isfile(path):
+            raise ValueError(f"{step_folder}: {path} is missing")
+    return {
+        **settings,
+        "method": method,
+        "checkpoint": str(checkpoint.path),
+        "ssl_file": ssl_file,
+        "label_file": label_file,
+        "step_folder": step_folder,
+    }
+
+
+def _step_settings(step_folder):
+    """The settings of a step from its ``hyperparams.yaml`` (read, not
+    instantiated: nothing is built or downloaded)."""
+    path = os.path.join(step_folder, HPARAMS_FILE)
+    if not os.path.isfile(path):
+        raise ValueError(f"{step_folder} is not a step folder: no {path}")
+    with open(path, encoding="utf-8") as stream:
+        values = YAML(typ="rt").load(stream)
+    keys = ("corpus", "protocol", "fold", "seed", "ssl_source")
+    missing = [key for key in keys if key not in values]
+    if missing:
+        raise ValueError(f"{path} lacks {missing}")
+    settings = {key: _plain(values[key]) for key in keys}
+    settings["pretrained_folder"] = _plain(values.get("pretrained_folder"))
+    return settings
+
+
+def _plain(value):
+    """A YAML scalar as a plain Python value."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    return str(value)
+
+
+def _write_export(step, folder):
+    """Write every file of the export of ``step`` into ``folder``."""
+    checkpoint = step["checkpoint"]
+    states = {
+        "ssl": _load_state(step["ssl_file"]),
+        "pooling": _load_state(os.path.join(checkpoint, "pooling.ckpt")),
+        "classifier": _load_state(os.path.join(checkpoint, "classifier.ckpt")),
+    }
+    for name, state in states.items():
+        torch.save(state, os.path.join(folder, f"{name}.ckpt"))
+    shutil.copyfile(
+        step["label_file"], os.path.join(folder, LABEL_ENCODER_FILE)
+    )
+    config, extractor = speech_model_settings(
+        step["ssl_source"], step["pretrained_folder"] or tempfile.gettempdir()
+    )
+    sizes = _classifier_sizes(states["classifier"])
+    values = {
+        "sample_rate": extractor["sampling_rate"],
+        "n_classes": sizes["n_classes"],
+        "hidden_size": config["hidden_size"],
+        "classifier_hidden_size": sizes["hidden_size"],
+        "speech_model_config": config,
+        "feature_extractor_config": extractor,
+    }
+    with open(os.path.join(folder, HPARAMS_FILE), "w", encoding="utf-8") as f:
+        f.write(fill_placeholders(_template("inference.yaml"), values))
+    with open(
+        os.path.join(folder, MODEL_CARD_FILE), "w", encoding="utf-8"
+    ) as f:
+        f.write(model_card(step, config, _labels(step["label_file"])))
+
+
+def _load_state(path):
+    """A state dict, read without unpickling arbitrary objects."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _classifier_sizes(state):
+    """Hidden size and class count of an ``EmotionClassifier`` state."""
+    return {
+        "hidden_size": state["layers.0.weight"].shape[0],
+        "n_classes": state["layers.2.weight"].shape[0],
+    }
+
+
+def fill_placeholders(template, values):
+    """Replace each ``key: !PLACEHOLDER`` line of a YAML template.
+
+    Values are written as JSON, which YAML reads back as the same value.
+
+    Arguments
+    ---------
+    template : str
+        YAML text with top-level ``key: !PLACEHOLDER`` lines.
+    values : dict
+        A value for every placeholder.
+
+    Returns
+    -------
+    str
+        The filled YAML.
+
+    Raises
+    ------
+    ValueError
+        If a placeholder has no value or a value has no placeholder.
+
+    Example
+    -------
+    >>> print(fill_placeholders("a: !PLACEHOLDER\\nb: 1\\n", {"a": [1, 2]}))
+    a: [1, 2]
+    b: 1
+    <BLANKLINE>
+    """
+    placeholders = _PLACEHOLDER.findall(template)
+    if sorted(placeholders) != sorted(values):
+        raise ValueError(
+            f"placeholders {sorted(placeholders)} but values for "
+            f"{sorted(values)}"
+        )
+    return _PLACEHOLDER.sub(
+        lambda match: f"{match[1]}: {json.dumps(values[match[1]])}", template
+    )
+
+
+def _template(name):
+    """The text of a template shipped with the package."""
+    return (
+        resources.files("speechbrain_sercl")
+        .joinpath("templates", name)
+        .read_text(encoding="utf-8")
+    )
+
+
+def _labels(label_file):
+    """The emotions of a SpeechBrain label file, in index order."""
+    from speechbrain.dataio.encoder import CategoricalEncoder
+
+    encoder = CategoricalEncoder()
+    encoder.load(label_file)
+    return [encoder.ind2lab[index] for index in sorted(encoder.ind2lab)]
+
+
+def model_card(step, config, classes, source="<user>/<model>"):
+    """The ``README.md`` of an export: Hub metadata, use, results.
+
+    Arguments
+    ---------
+    step : dict
+        From :func:`read_step`.
+    config : dict
+        The speech model's configuration.
+    classes : list of str
+        The emotions, in the classifier's order.
+    source : str
+        What the usage example loads from.
+
+    Returns
+    -------
+    str
+        Markdown with a YAML metadata header.
+    """
+    with open(
+        layout.step_file(step["step_folder"], layout.TEST_REPORT_FILE),
+        encoding="utf-8",
+    ) as stream:
+        metrics = json.load(stream)
+    return _template("model_card.md").format(
+        model_type=config["model_type"],
+        corpus=step["corpus"],
+        method_name=METHOD_NAMES[step["method"]],
+        method_description=METHOD_DESCRIPTIONS[step["method"]],
+        classes=", ".join(classes),
+        source=source,
+        protocol=step["protocol"],
+        fold=step["fold"],
+        test_count=sum(map(sum, metrics["confusion"])),
+        ua=f"{100 * metrics['UA']:.2f}",
+        wa=f"{100 * metrics['WA']:.2f}",
+        cross_validation=_cross_validation(step),
+        ssl_source=step["ssl_source"],
+        hidden_size=config["hidden_size"],
+        seed=step["seed"],
+        command=_step_command(step["step_folder"]),
+    )
+
+
+def _cross_validation(step):
+    """A sentence on the run's mean over folds, when the runner wrote it."""
+    run_folder = os.path.dirname(os.path.dirname(step["step_folder"]))
+    results_path = os.path.join(
+        os.path.dirname(run_folder), layout.RESULTS_JSON
+    )
+    try:
+        with open(results_path, encoding="utf-8") as stream:
+            summary = json.load(stream)[step["corpus"]][step["method"]]
+    except (OSError, KeyError, ValueError):
+        return "The run's other folds were not summarised next to it."
+    mean, std = summary["mean"], summary["std"]
+    return (
+        f"Over the run's {len(summary['folds'])} fold(s), one model each: "
+        f"UA {100 * mean['UA']:.2f} ± {100 * std['UA']:.2f} and WA "
+        f"{100 * mean['WA']:.2f} ± {100 * std['WA']:.2f} (mean ± population "
+        "standard deviation)."
+    )
+
+
+def _step_command(step_folder):
+    """The command the fold runner ran for the step, if it logged it."""
+    try:
+        with open(layout.step_log(step_folder), encoding="utf-8") as log:
+            for line in log:
+                if line.startswith(COMMAND_PREFIX):
+                    return line[len(COMMAND_PREFIX) :].strip()
+    except OSError:
+        pass
+    return f"(not run by the fold runner: see {step_folder}/{HPARAMS_FILE})"

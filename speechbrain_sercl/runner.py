@@ -103,6 +103,8 @@ RUNNER_KEYS = (
 )
 # What a per-corpus step derives from its corpus: never passed to one.
 CORPUS_KEYS = ("corpora", "n_classes")
+# Starts the line of a step log that gives the step's command.
+COMMAND_PREFIX = "[sercl] "
 _ERROR_LINE = re.compile(r"^\s*([\w.]+(Error|Exception|Interrupt)\b.*)$")
 
 
@@ -494,7 +496,6 @@ class FoldRunner:
             *override_arguments(overrides),
             *self.run_options,
         ]
-        print("[sercl] " + shlex.join(command), flush=True)
         log_path = layout.step_log(output_folder)
         returncode = _run_logged(command, log_path)
         if returncode != 0:
@@ -529,9 +530,14 @@ def _step_name(method, output_folder):
 
 
 def _run_logged(command, log_path):
-    """Run a command, its output to the console and to ``log_path``."""
+    """Run a command, its output to the console and to ``log_path``, after
+    a ``[sercl] <command>`` line (the export's model card quotes it)."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    header = f"{COMMAND_PREFIX}{shlex.join(command)}\n".encode()
+    sys.stdout.buffer.write(header)
+    sys.stdout.flush()
     with open(log_path, "ab") as log:
+        log.write(header)
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )

@@ -23,7 +23,7 @@ import os
 
 from speechbrain.utils.checkpoints import torch_patched_state_dict_load
 
-__all__ = ["strict_parameter_transfer"]
+__all__ = ["load_label_encoder", "strict_parameter_transfer"]
 
 MAX_KEYS_SHOWN = 10
 
@@ -73,6 +73,58 @@ def strict_parameter_transfer(obj, path):
             + "; ".join(problems)
         )
     obj.load_state_dict(state_dict, strict=True)
+
+
+def load_label_encoder(encoder, path, n_classes):
+    """Load a label encoder that must name exactly ``n_classes`` emotions.
+
+    A label file with more or fewer labels than the classifier has outputs
+    would decode indices to the wrong names (or fail on some of them);
+    give this hook to the ``Pretrainer`` with the classifier's class count::
+
+        custom_hooks:
+            label_encoder: !name:speechbrain_sercl.transfer.load_label_encoder
+                n_classes: !ref <n_classes>
+
+    Arguments
+    ---------
+    encoder : speechbrain.dataio.encoder.CategoricalEncoder
+        The encoder to load into.
+    path : str or os.PathLike
+        SpeechBrain's label file.
+    n_classes : int
+        The classifier's number of outputs.
+
+    Raises
+    ------
+    RuntimeError
+        If the file holds another number of labels, or labels whose indices
+        are not 0 ... n_classes - 1; the message names the file.
+
+    Example
+    -------
+    >>> from speechbrain.dataio.encoder import CategoricalEncoder
+    >>> path = getfixture("tmp_path") / "label_encoder.ckpt"
+    >>> written = CategoricalEncoder()
+    >>> written.update_from_iterable(["angry", "sad", "happy"])
+    >>> written.save(path)
+    >>> encoder = CategoricalEncoder()
+    >>> load_label_encoder(encoder, path, n_classes=3)
+    >>> encoder.decode_ndim([0, 2])
+    ['angry', 'happy']
+    >>> load_label_encoder(CategoricalEncoder(), path, n_classes=4)
+    Traceback (most recent call last):
+    ...
+    RuntimeError: .../label_encoder.ckpt names 3 emotions ...
+    """
+    encoder.load(path)
+    if sorted(encoder.ind2lab) != list(range(n_classes)):
+        raise RuntimeError(
+            f"{_describe(path)} names {len(encoder)} emotions "
+            f"({sorted(encoder.lab2ind, key=encoder.lab2ind.get)}) but the "
+            f"classifier has {n_classes} outputs"
+        )
+    encoder.expect_len(n_classes)
 
 
 def _keys(kind, keys):
