@@ -187,10 +187,17 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_log_and_weights(
 
     run(command)
 
+    check_same_log_and_weights(method, reference, experiment)
+
+
+def check_same_log_and_weights(method, reference, experiment):
+    """The whole train log and the final weights of ``experiment`` are
+    those of the uninterrupted run ``reference``, bitwise."""
     log = layout.TRAIN_LOG_FILE
     expected_log = (step_folder(method, reference) / log).read_text()
     assert expected_log.count("\n") == EPOCHS + (method != "contrastive")
-    assert (folder / log).read_text() == expected_log
+    got_log = (step_folder(method, experiment) / log).read_text()
+    assert got_log == expected_log
     expected = final_weights(method, reference)
     got = final_weights(method, experiment)
     for module, state in expected.items():
@@ -204,10 +211,11 @@ def recoveries(folder):
     return (folder / "log.txt").read_text().count("Loading a checkpoint from")
 
 
-def run_until_killed(command, epoch, step):
-    """Run ``command`` (resuming if it can) and SIGKILL it right after its
-    checkpoint of ``step`` in ``epoch``."""
-    killer = [sys.executable, "-c", KILL_AFTER_CHECKPOINT]
+def run_until_killed(command, epoch, step, killer=KILL_AFTER_CHECKPOINT):
+    """Run ``command`` (resuming if it can) and SIGKILL it when it saves
+    its checkpoint of ``step`` in ``epoch``: right after it (by default),
+    or as ``killer`` says."""
+    killer = [sys.executable, "-c", killer]
     killed = subprocess.run(
         [*killer, str(epoch), str(step), *command[1:]],
         cwd=REPO,
