@@ -2,12 +2,16 @@
 
 These tests run the real command lines in subprocesses, as users do:
 stage 1 under ``torchrun`` with two CPU processes, and stage 2 and FT too.
-The fold isolation of every step is in ``test_isolation.py``, resuming
-after a kill in ``test_resume.py``.
+Under ``torchrun`` a wrapper records what each process did (world size,
+training batches, steps, final weights): both processes share one group,
+each takes its half of an epoch, and DDP keeps their weights equal. The
+fold isolation of every step is in ``test_isolation.py``, resuming after a
+kill in ``test_resume.py``.
 """
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,9 +22,13 @@ import pytest
 import ruamel.yaml
 import torch
 
+from speechbrain_sercl import layout
+
 REPO = Path(__file__).resolve().parents[2]
 STAGE1 = REPO / "recipes" / "CrossCorpus" / "train_contrastive.py"
 DEMO = REPO / "hparams" / "demo.yaml"
+BATCHES_PER_EPOCH = 6  # of stage 1
+BATCH_SIZE = 8
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +42,8 @@ def stage1_command(experiment, data, *extra):
         f"--experiment_folder={experiment}",
         f"--demo_data_folder={data}",
         "--data_utterances_per_emotion=2",
-        "--batches_per_epoch=6",
-        "--batch_size=8",
+        f"--batches_per_epoch={BATCHES_PER_EPOCH}",
+        f"--batch_size={BATCH_SIZE}",
         "--crop_seconds=1.0",
         "--noprogressbar",
         *extra,
@@ -82,16 +90,108 @@ needs_distributed = pytest.mark.skipif(
     not torch.distributed.is_available(), reason="torch.distributed missing"
 )
 
+# Runs a recipe (argv[2:]) and writes what this process did into the folder
+# argv[1]: <pid>.json (its rank and world size, the utterance ids of each
+# training batch, batches per stage, optimizer steps at the end of each
+# training epoch) and <pid>.pt (the state dicts of the Brain's modules at
+# the end of its last training epoch: the test stage then loads on every
+# process the checkpoint that the main process saved).
+RECORD_PROCESS = """
+import copy, json, os, runpy, sys
+import torch
+from speechbrain_sercl.brains import EmotionBrain, unwrap
 
-def run_torchrun(command):
+folder, sys.argv = sys.argv[1], sys.argv[2:]
+record = {"train_batches": [], "steps": {}, "optimizer_steps": []}
+trained = {}
+fit_batch, on_stage_end = EmotionBrain.fit_batch, EmotionBrain.on_stage_end
+
+def fit_and_record(self, batch):
+    record["train_batches"].append(list(batch.id))
+    return fit_batch(self, batch)
+
+def end_and_record(self, stage, stage_loss, epoch=None):
+    record["steps"].setdefault(stage.name, []).append(self.step)
+    if stage.name == "TRAIN":
+        record["optimizer_steps"].append(self.optimizer_step)
+        for name, module in self.modules.items():
+            trained[name] = copy.deepcopy(unwrap(module).state_dict())
+    return on_stage_end(self, stage, stage_loss, epoch)
+
+EmotionBrain.fit_batch, EmotionBrain.on_stage_end = (
+    fit_and_record, end_and_record
+)
+runpy.run_path(sys.argv[0], run_name="__main__")
+distributed = torch.distributed.is_initialized()
+record["rank"] = torch.distributed.get_rank() if distributed else 0
+record["world_size"] = torch.distributed.get_world_size() if distributed else 1
+path = os.path.join(folder, str(os.getpid()))
+with open(path + ".json", "w") as out:
+    json.dump(record, out)
+torch.save(trained, path + ".pt")
+"""
+
+
+@pytest.fixture(scope="module")
+def recorder(tmp_path_factory):
+    """The path of the ``RECORD_PROCESS`` script."""
+    path = tmp_path_factory.mktemp("recorder") / "record_process.py"
+    path.write_text(RECORD_PROCESS)
+    return path
+
+
+def run_recorded(command, recorder, folder, processes):
+    """Run ``command`` through ``recorder`` in ``processes`` processes
+    (``torchrun`` if more than one); return their records, by rank, each
+    with its weights at the end of training under ``"weights"``."""
+    folder.mkdir()
+    launcher = TORCHRUN if processes > 1 else [sys.executable]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return run([*TORCHRUN, *command[1:]], env=env, timeout=600)
+    run(
+        [*launcher, str(recorder), str(folder), *command[1:]],
+        env=env,
+        timeout=600,
+    )
+    records = []
+    for path in folder.glob("*.json"):
+        record = json.loads(path.read_text())
+        weights = path.with_suffix(".pt")
+        record["weights"] = torch.load(weights, map_location="cpu")
+        records.append(record)
+    assert len(records) == processes
+    return sorted(records, key=lambda record: record["rank"])
+
+
+def check_one_group_of_two(records):
+    """Both processes ran, as ranks 0 and 1 of one group of two, and end
+    with the same weights (DDP kept them in sync)."""
+    assert [r["world_size"] for r in records] == [2, 2]
+    assert [r["rank"] for r in records] == [0, 1]
+    first, second = (r["weights"] for r in records)
+    assert first.keys() == second.keys()
+    for module, state in first.items():
+        assert state.keys() == second[module].keys(), module
+        for name, tensor in state.items():
+            assert torch.equal(tensor, second[module][name]), (module, name)
+
+
+@pytest.fixture(scope="module")
+def stage1(data_folder, recorder, tmp_path_factory):
+    """A single-process stage-1 run, recorded: the reference of the
+    ``torchrun`` run, and the encoder and tiny model of stage 2 and FT."""
+    folder = tmp_path_factory.mktemp("stage1")
+    experiment = folder / "experiment"
+    command = stage1_command(experiment, data_folder, "--number_of_epochs=1")
+    (record,) = run_recorded(command, recorder, folder / "ranks", 1)
+    return {"experiment": experiment, "record": record}
 
 
 @needs_distributed
 def test_stage1_runs_under_torchrun_with_two_cpu_processes(
-    data_folder, tmp_path
+    data_folder, stage1, recorder, tmp_path
 ):
+    """Two processes in one group, each on half of the epoch's batches,
+    end with the same weights; the main one writes the encoder."""
     experiment = tmp_path / "ddp"
     command = stage1_command(
         experiment,
@@ -99,42 +199,89 @@ def test_stage1_runs_under_torchrun_with_two_cpu_processes(
         "--number_of_epochs=1",
         "--distributed_backend=gloo",
     )
-    run_torchrun(command)
+    records = run_recorded(command, recorder, tmp_path / "ranks", 2)
+    check_one_group_of_two(records)
+    # The epoch's batches, split between the processes: each trains on
+    # (and steps the optimizer for) half of the batches of one process.
+    single = stage1["record"]
+    assert single["steps"]["TRAIN"] == [BATCHES_PER_EPOCH]
+    half = BATCHES_PER_EPOCH // 2
+    for record in records:
+        assert record["steps"]["TRAIN"] == [half]
+        assert record["optimizer_steps"] == [half]
+    both = records[0]["train_batches"] + records[1]["train_batches"]
+    assert sorted(both) == sorted(single["train_batches"])
     state = encoder_state(experiment)
     assert not any(name.startswith("module.") for name in state["ssl"])
+    for module in ("ssl", "pooling"):
+        for name, tensor in state[module].items():
+            assert torch.equal(tensor, records[0]["weights"][module][name])
     log = last_log_line(experiment)
     assert log.startswith("epoch: 1") and "loss:" in log
 
 
+def fold_ids(prepared, corpus, fold=0):
+    """(training ids, test ids) of run ``fold``, from the folds file."""
+    (folds_file,) = prepared.glob(f"{corpus}-*/folds_paper.json")
+    assignment = json.loads(folds_file.read_text())["assignment"]
+    test = sorted(u for u, f in assignment.items() if f == fold)
+    train = sorted(u for u, f in assignment.items() if f != fold)
+    return train, test
+
+
 @needs_distributed
 @pytest.mark.parametrize("method", ["classifier", "finetune"])
-def test_downstream_brains_run_under_torchrun(data_folder, tmp_path, method):
-    """Frozen (stage 2) and trainable (FT) speech models under DDP."""
-    experiment = tmp_path / "ddp"
-    run(stage1_command(experiment, data_folder, "--number_of_epochs=1"))
+def test_downstream_brains_run_under_torchrun(
+    data_folder, stage1, recorder, tmp_path, method
+):
+    """Frozen (stage 2) and trainable (FT) speech models under DDP: one
+    group of two, each process on half of the training set, the same
+    weights, and a test report of every test utterance of the fold."""
+    experiment, prepared = tmp_path / "ddp", tmp_path / "prepared"
     command = [
         sys.executable,
         str(REPO / "recipes" / "CrossCorpus" / "train_classifier.py"),
         str(REPO / "hparams" / f"{method}.yaml"),
         f"--experiment_folder={experiment}",
-        f"--prepared_folder={experiment / 'prepared'}",
+        f"--prepared_folder={prepared}",
         "--corpus=casia",
         f"--data_folder={data_folder / 'CASIA'}",
         "--ssl_source=tiny-wavlm",
         "--hidden_size=32",
-        f"--pretrained_folder={experiment / 'pretrained'}",
+        f"--pretrained_folder={stage1['experiment'] / 'pretrained'}",
         "--number_of_epochs=1",
-        "--batch_size=8",
+        f"--batch_size={BATCH_SIZE}",
         "--crop_seconds=1.0",
         "--num_workers=0",
         "--distributed_backend=gloo",
         "--noprogressbar",
     ]
-    run_torchrun(command)
+    if method == "classifier":
+        encoder = layout.encoder_folder(stage1["experiment"], "paper", 0)
+        command.append(f"--stage1_folder={encoder}")
+    records = run_recorded(command, recorder, tmp_path / "ranks", 2)
+    check_one_group_of_two(records)
+    train_ids, test_ids = fold_ids(prepared, "casia")
+    # DistributedSampler: each process takes half of the training set
+    # (rounded up, padded with repeats); together they take all of it.
+    half = math.ceil(len(train_ids) / 2)
+    steps = math.ceil(half / BATCH_SIZE)
+    alone = math.ceil(len(train_ids) / BATCH_SIZE)  # one process's steps
+    assert steps < alone
+    seen = set()
+    for record in records:
+        assert record["steps"]["TRAIN"] == [steps]
+        assert record["optimizer_steps"] == [steps]
+        assert sum(map(len, record["train_batches"])) == half
+        seen.update(u for batch in record["train_batches"] for u in batch)
+    assert sorted(seen) == train_ids
+    # The written test report counts every test utterance of the fold once.
     output = experiment / "paper" / "fold_0" / "casia" / method
+    with open(output / "predictions.csv", newline="") as table:
+        assert sorted(row["id"] for row in csv.DictReader(table)) == test_ids
     metrics = json.loads((output / "test_metrics.json").read_text())
     assert len(metrics["classes"]) == 6
-    assert sum(map(sum, metrics["confusion"])) > 0
+    assert sum(map(sum, metrics["confusion"])) == len(test_ids)
 
 
 def test_a_local_model_reaches_every_step_of_the_paper_protocol(tmp_path):

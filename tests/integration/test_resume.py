@@ -14,6 +14,12 @@ send SIGKILL to its own process after that checkpoint): an epoch of the
 tiny model takes a fraction of a second, too short to aim at from outside,
 and the files on disk are those of a kill anywhere before the next
 checkpoint.
+
+A kill during a save is the other case: a wrapper makes SpeechBrain's save
+hook of modules SIGKILL the process right after it wrote the first module
+file of a checkpoint (after the meta file ``CKPT.yaml``), which leaves a
+real half-written checkpoint folder; the rerun must ignore it, resume from
+the checkpoint before, and end as the uninterrupted run.
 """
 
 import signal
@@ -26,7 +32,7 @@ import torch
 import yaml
 
 from speechbrain_sercl import layout
-from speechbrain_sercl.checkpoints import AtomicCheckpointer
+from speechbrain_sercl.checkpoints import COMPLETE_MARK, AtomicCheckpointer
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes" / "CrossCorpus"
@@ -57,6 +63,37 @@ def save_then_die(self, *args, **kwargs):
     return checkpoint
 
 AtomicCheckpointer.save_checkpoint = save_then_die
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+# Runs a recipe (argv[3:]) that SIGKILLs its own process while it saves the
+# checkpoint of epoch argv[1], step argv[2]: right after SpeechBrain's save
+# hook of modules wrote the first module file (the meta file is written
+# before it, the other files and the complete mark after it).
+KILL_DURING_CHECKPOINT = """
+import os, runpy, signal, sys
+import torch
+from speechbrain.utils.checkpoints import DEFAULT_SAVE_HOOKS
+from speechbrain_sercl.checkpoints import AtomicCheckpointer
+
+epoch, step = int(sys.argv[1]), int(sys.argv[2])
+sys.argv = sys.argv[3:]
+save_checkpoint = AtomicCheckpointer.save_checkpoint
+save_module = DEFAULT_SAVE_HOOKS[torch.nn.Module]
+saving = [False]  # the checkpoint to cut is being saved
+
+def save_and_watch(self, *args, **kwargs):
+    counter, brain = self.recoverables["counter"], self.recoverables["brain"]
+    saving[0] = (counter.current, brain.step) == (epoch, step)
+    return save_checkpoint(self, *args, **kwargs)
+
+def save_module_then_die(module, path):
+    save_module(module, path)
+    if saving[0]:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+AtomicCheckpointer.save_checkpoint = save_and_watch
+DEFAULT_SAVE_HOOKS[torch.nn.Module] = save_module_then_die
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
@@ -187,10 +224,17 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_log_and_weights(
 
     run(command)
 
+    check_same_log_and_weights(method, reference, experiment)
+
+
+def check_same_log_and_weights(method, reference, experiment):
+    """The whole train log and the final weights of ``experiment`` are
+    those of the uninterrupted run ``reference``, bitwise."""
     log = layout.TRAIN_LOG_FILE
     expected_log = (step_folder(method, reference) / log).read_text()
     assert expected_log.count("\n") == EPOCHS + (method != "contrastive")
-    assert (folder / log).read_text() == expected_log
+    got_log = (step_folder(method, experiment) / log).read_text()
+    assert got_log == expected_log
     expected = final_weights(method, reference)
     got = final_weights(method, experiment)
     for module, state in expected.items():
@@ -199,15 +243,59 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_log_and_weights(
             assert torch.equal(tensor, got[module][name]), (module, name)
 
 
+def test_a_run_killed_while_saving_a_checkpoint_resumes_as_if_never_killed(
+    stage1, references, tmp_path
+):
+    """Killed between two files of a real checkpoint (stage 1): the
+    half-written folder is ignored, then removed, and the rerun resumes
+    from the checkpoint before it to the uninterrupted run's log and
+    weights."""
+    method = "contrastive"
+    reference = references(method)
+    experiment = tmp_path / "killed"
+    command = [
+        *command_for(method, experiment, stage1),
+        "--ckpt_interval_steps=1",
+    ]
+    folder = step_folder(method, experiment)
+    run_until_killed(command, 1, KILL_STEP + 1, KILL_DURING_CHECKPOINT)
+    (unfinished,) = unfinished_checkpoints(folder)
+    first_module = TRAINED[method][0]
+    files = sorted(path.name for path in unfinished.iterdir())
+    assert files == ["CKPT.yaml", f"{first_module}.ckpt"]
+    checkpointer = AtomicCheckpointer(layout.save_folder(folder))
+    listed = [checkpoint.path for checkpoint in checkpointer.list_checkpoints()]
+    assert unfinished not in listed
+    assert newest_checkpoint_position(folder) == (1, KILL_STEP)
+
+    run(command)
+
+    assert recoveries(folder) == 1
+    assert not unfinished.exists()
+    assert unfinished_checkpoints(folder) == []
+    check_same_log_and_weights(method, reference, experiment)
+
+
+def unfinished_checkpoints(folder):
+    """The checkpoint folders of a step without the complete mark."""
+    save = Path(layout.save_folder(folder))
+    return [
+        path
+        for path in save.glob("CKPT+*")
+        if not (path / COMPLETE_MARK).exists()
+    ]
+
+
 def recoveries(folder):
     """How many times the runs of a step loaded a checkpoint."""
     return (folder / "log.txt").read_text().count("Loading a checkpoint from")
 
 
-def run_until_killed(command, epoch, step):
-    """Run ``command`` (resuming if it can) and SIGKILL it right after its
-    checkpoint of ``step`` in ``epoch``."""
-    killer = [sys.executable, "-c", KILL_AFTER_CHECKPOINT]
+def run_until_killed(command, epoch, step, killer=KILL_AFTER_CHECKPOINT):
+    """Run ``command`` (resuming if it can) and SIGKILL it when it saves
+    its checkpoint of ``step`` in ``epoch``: right after it (by default),
+    or as ``killer`` says."""
+    killer = [sys.executable, "-c", killer]
     killed = subprocess.run(
         [*killer, str(epoch), str(step), *command[1:]],
         cwd=REPO,
