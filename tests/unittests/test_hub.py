@@ -1,4 +1,4 @@
-"""Tests for ``push_to_hub`` against a fake ``HfApi``.
+"""Tests for ``push_to_hub`` and ``sercl push`` against a fake ``HfApi``.
 
 Nothing here reaches the Hub: the fake records every call and its
 arguments, and raises what ``huggingface_hub`` raises for a repository that
@@ -14,6 +14,8 @@ import pytest
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import filter_repo_objects, hf_raise_for_status
 
+from speechbrain_sercl import hub
+from speechbrain_sercl.cli import main
 from speechbrain_sercl.export import (
     EXPORT_FILES,
     HPARAMS_FILE,
@@ -239,3 +241,86 @@ def test_other_hub_errors_pass_through(export_folder):
     with pytest.raises(HfHubHTTPError) as info:
         push_to_hub(export_folder, REPO_ID, token=TOKEN, api=api)
     assert not isinstance(info.value, PushError)
+
+
+@pytest.fixture
+def cli_api(monkeypatch):
+    """The fake that ``sercl push`` gets instead of ``HfApi``."""
+    api = FakeHfApi(existing={"you/taken"})
+    tokens = []
+
+    def make_api(token=None):
+        tokens.append(token)
+        return api
+
+    monkeypatch.setattr(hub, "HfApi", make_api)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: TOKEN)
+    api.tokens = tokens
+    return api
+
+
+def test_cli_push(export_folder, cli_api, capsys):
+    argv = ["push", str(export_folder), "--repo-id", REPO_ID, "--private"]
+    assert main(argv) == 0
+    assert cli_api.tokens == [TOKEN]
+    assert _names(cli_api) == ["create_repo", "upload_folder"]
+    assert cli_api.calls[0][2]["private"] is True
+    upload = cli_api.calls[1][2]
+    assert upload["folder_path"] == str(export_folder)
+    assert upload["allow_patterns"] == list(EXPORT_FILES)
+    output = capsys.readouterr().out
+    assert f"https://huggingface.co/{REPO_ID}\n" in output
+    assert f'EncoderClassifier.from_hparams(source="{REPO_ID}")' in output
+    assert "sources you trust" in output
+
+
+def test_cli_push_to_a_revision(export_folder, cli_api, capsys):
+    argv = [
+        "push",
+        str(export_folder),
+        f"--repo-id={REPO_ID}",
+        "--revision",
+        "fold-0",
+        "--exist-ok",
+    ]
+    assert main(argv) == 0
+    assert _names(cli_api) == ["create_repo", "create_branch", "upload_folder"]
+    assert cli_api.calls[0][2]["exist_ok"] is True
+    assert cli_api.calls[2][2]["revision"] == "fold-0"
+    output = capsys.readouterr().out
+    assert f"https://huggingface.co/{REPO_ID}/tree/fold-0" in output
+    assert 'FetchConfig(revision="fold-0")' in output
+
+
+def _one_line_error(capsys):
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sercl push: error: ")
+    return lines[0]
+
+
+def test_cli_push_errors_are_one_line(export_folder, cli_api, capsys):
+    (export_folder / "ssl.ckpt").unlink()
+    assert main(["push", str(export_folder), "--repo-id", REPO_ID]) == 1
+    assert "ssl.ckpt is missing" in _one_line_error(capsys)
+    assert cli_api.calls == []
+
+    write_export(export_folder.parent / "other")
+    argv = ["push", str(export_folder.parent / "other"), "--repo-id"]
+    assert main([*argv, "you/taken"]) == 1
+    assert "--exist-ok" in _one_line_error(capsys)
+    assert _names(cli_api) == ["create_repo"]
+
+
+def test_cli_push_without_token(export_folder, cli_api, no_token, capsys):
+    assert main(["push", str(export_folder), "--repo-id", REPO_ID]) == 1
+    assert "HF_TOKEN" in _one_line_error(capsys)
+    assert cli_api.calls == []
+
+
+def test_cli_push_needs_a_repo_id(export_folder, cli_api):
+    with pytest.raises(SystemExit) as info:
+        main(["push", str(export_folder)])
+    assert info.value.code == 2
+    assert cli_api.calls == []
