@@ -284,8 +284,8 @@ def _run_push(args):
         HfHubHTTPError,
         OfflineModeIsEnabled,
     ) as error:
-        # Hub errors may add the server's message on further lines.
-        message = str(error).strip().splitlines()[0]
+        # Hub errors put the server's message on further lines.
+        message = " ".join(str(error).split())
         print(f"sercl push: error: {message}", file=sys.stderr)
         return 1
     print(f"Uploaded {args.folder} to {model_url(args.repo_id, args.revision)}")

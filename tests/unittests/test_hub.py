@@ -313,6 +313,18 @@ def test_cli_push_errors_are_one_line(export_folder, cli_api, capsys):
     assert _names(cli_api) == ["create_repo"]
 
 
+def test_cli_push_hub_refusal_is_one_line(export_folder, cli_api, capsys):
+    def forbidden(repo_id, **kwargs):
+        request = httpx2.Request("POST", "https://huggingface.co/api/repos")
+        body = {"error": "You don't have the rights to create a model"}
+        hf_raise_for_status(httpx2.Response(403, request=request, json=body))
+
+    cli_api.create_repo = forbidden
+    assert main(["push", str(export_folder), "--repo-id", REPO_ID]) == 1
+    line = _one_line_error(capsys)
+    assert "403 Forbidden" in line and "don't have the rights" in line
+
+
 def test_cli_push_without_token(export_folder, cli_api, no_token, capsys):
     assert main(["push", str(export_folder), "--repo-id", REPO_ID]) == 1
     assert "HF_TOKEN" in _one_line_error(capsys)
