@@ -14,11 +14,23 @@ import inspect
 import os
 import sys
 
+from huggingface_hub.errors import (
+    HfHubHTTPError,
+    HFValidationError,
+    OfflineModeIsEnabled,
+)
+
 from speechbrain_sercl import __version__
 from speechbrain_sercl.data import CORPORA, prepare_corpus
 from speechbrain_sercl.data.folds import FoldsMismatchError
 from speechbrain_sercl.data.manifest import PreparationError
-from speechbrain_sercl.export import export_step
+from speechbrain_sercl.export import InvalidExportError, export_step
+from speechbrain_sercl.hub import (
+    PushError,
+    loading_code,
+    model_url,
+    push_to_hub,
+)
 from speechbrain_sercl.report import collect_results, write_results
 from speechbrain_sercl.runner import METHODS, FoldRunner, StepFailed
 
@@ -52,6 +64,7 @@ def build_parser():
     _add_folds_parser(subparsers)
     _add_demo_parser(subparsers)
     _add_export_parser(subparsers)
+    _add_push_parser(subparsers)
     return parser
 
 
@@ -255,6 +268,70 @@ def _run_demo(args):
         *args.arguments,
     ]
     return _run_folds(args)
+
+
+def _add_push_parser(subparsers):
+    """Add ``sercl push FOLDER --repo-id ID``."""
+    parser = subparsers.add_parser(
+        "push",
+        help="publish an inference folder on the Hugging Face Hub",
+        description=(
+            "Check FOLDER (written by `sercl export`), create the model "
+            "repository and upload the folder's files, and only those. The "
+            "token is HF_TOKEN, else the one saved by `hf auth login`."
+        ),
+    )
+    parser.add_argument("folder", help="the inference folder")
+    parser.add_argument(
+        "--repo-id", required=True, help="the repository, as user/name"
+    )
+    parser.add_argument(
+        "--private",
+        action="store_true",
+        help="create the repository private",
+    )
+    parser.add_argument(
+        "--revision", help="upload to this branch (created if needed)"
+    )
+    parser.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help="upload a new commit into a repository that already exists",
+    )
+    parser.set_defaults(func=_run_push)
+
+
+def _run_push(args):
+    """Push one inference folder and say how to load it."""
+    try:
+        commit = push_to_hub(
+            args.folder,
+            args.repo_id,
+            private=args.private,
+            revision=args.revision,
+            exist_ok=args.exist_ok,
+        )
+    except (
+        InvalidExportError,
+        HFValidationError,
+        PushError,
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+    ) as error:
+        # Hub errors put the server's message on further lines.
+        message = " ".join(str(error).split())
+        print(f"sercl push: error: {message}", file=sys.stderr)
+        return 1
+    print(f"Uploaded {args.folder} to {model_url(args.repo_id, args.revision)}")
+    print(f"Commit: {commit.commit_url}")
+    print("Load it with:")
+    for line in loading_code(args.repo_id, args.revision).splitlines():
+        print(f"    {line}")
+    print(
+        "Loading instantiates the classes named in hyperparams.yaml: "
+        "load models only from sources you trust."
+    )
+    return 0
 
 
 def main(argv=None):
