@@ -24,9 +24,9 @@ soundfile, averaged to mono and resampled to that rate
   (every window weighs the same, the last, possibly shorter, one too).
   Memory holds one batch of windows, a running sum and the timeline rows,
   whatever the length of the file.
-- A file that cannot be used (missing, corrupt, empty, or one the model
-  fails on) is reported with a warning and an ``error`` row; the others
-  are predicted.
+- A file that cannot be used (missing, corrupt, empty, one the model
+  fails on or gives non-finite probabilities for) is reported with a
+  warning and an ``error`` row; the others are predicted.
 
 The rows are written by :mod:`speechbrain_sercl.predict_io`.
 
@@ -99,6 +99,7 @@ logger = logging.getLogger(__name__)
 # What a model may raise on an input it cannot take (too short, too long
 # for memory): the file is reported, the others go on.
 MODEL_ERRORS = (RuntimeError, ValueError)
+NOT_FINITE = "probabilities not finite (NaN or infinite samples?)"
 
 
 class ModelOutputError(Exception):
@@ -334,8 +335,9 @@ def predict_files(
     short = [file for file in durations if durations[file] <= max_seconds]
     short.sort(key=durations.get, reverse=True)
     bar = tqdm(
-        total=round(sum(durations.values()), 1),
+        total=sum(durations.values()),
         unit="s",
+        unit_scale=True,
         desc="Predicting",
         disable=not progress,
     )
@@ -343,7 +345,7 @@ def predict_files(
         for start in range(0, len(short), batch_size):
             batch = short[start : start + batch_size]
             results.update(_predict_whole(classifier, batch, sample_rate))
-            bar.update(round(sum(durations[file] for file in batch), 1))
+            bar.update(sum(durations[file] for file in batch))
         for file in durations:
             if durations[file] > max_seconds:
                 results[file] = _predict_windows(
@@ -411,7 +413,7 @@ def _predict_windows(classifier, file, sample_rate, batch_size, window, bar):
                         )
                     )
                     total = total + probabilities
-                bar.update(round(chunks[-1].end - done, 1))
+                bar.update(chunks[-1].end - done)
     except AudioError as error:
         return _failed(file, str(error))
     mean = total / len(chunks)
@@ -448,7 +450,8 @@ def _classify(classifier, waveforms):
     """Class probabilities per key of ``waveforms``, or the model's error.
 
     The waveforms are classified as one batch; when the model fails on it,
-    each is classified alone, so that one bad input fails alone.
+    each is classified alone, so that one bad input fails alone. Non-finite
+    probabilities count as a failure of that input.
     """
     if not waveforms:
         return {}
@@ -461,7 +464,10 @@ def _classify(classifier, waveforms):
         for key, waveform in waveforms.items():
             found.update(_classify(classifier, {key: waveform}))
         return found
-    return dict(zip(waveforms, probabilities, strict=True))
+    return {
+        key: found if np.isfinite(found).all() else ValueError(NOT_FINITE)
+        for key, found in zip(waveforms, probabilities, strict=True)
+    }
 
 
 def _probabilities(classifier, waveforms):

@@ -247,7 +247,7 @@ def write_predictions(predictions, classes, output=None):
         windowed = sum(p.chunks is not None for p in predictions)
         if windowed:
             logger.warning(
-                "The timelines of %d long files are not written to standard "
+                "The timelines of %d long file(s) are not written to standard "
                 "output: give an output file",
                 windowed,
             )

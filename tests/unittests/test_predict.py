@@ -248,8 +248,9 @@ def test_bad_files_are_reported_and_skipped(tmp_path, caplog):
     zero_bytes = tmp_path / "zero.flac"
     zero_bytes.write_bytes(b"")
     missing = str(tmp_path / "missing.wav")
+    not_finite = write(tmp_path / "nan.wav", np.full(800, np.nan))
     files = [good[0], str(corrupt), empty, good[1], str(zero_bytes)]
-    files += [missing, good[2]]
+    files += [missing, not_finite, good[2]]
     with caplog.at_level(logging.WARNING, logger="speechbrain_sercl"):
         predictions = predict_files(LevelClassifier(), files, batch_size=4)
     reasons = {
@@ -257,6 +258,7 @@ def test_bad_files_are_reported_and_skipped(tmp_path, caplog):
         empty: "has no samples",
         str(zero_bytes): "unreadable audio",
         missing: "does not exist",
+        not_finite: "the classifier failed (ValueError: probabilities not",
     }
     for prediction in predictions:
         if prediction.file in reasons:
@@ -270,7 +272,7 @@ def test_bad_files_are_reported_and_skipped(tmp_path, caplog):
                 rtol=1e-5,
             )
     warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 4
+    assert len(warnings) == 5
     assert all(any(f in w for w in warnings) for f in reasons)
     path = tmp_path / "out.csv"
     write_predictions(predictions, CLASSES, path)
