@@ -42,6 +42,7 @@ import json
 import logging
 import os
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 import soundfile as sf
@@ -70,6 +71,9 @@ LIST_EXTENSIONS = (".txt", ".csv")
 LIST_COLUMNS = ("file", "path")
 OUTPUT_FORMATS = {".csv": "csv", ".json": "json"}
 CHUNKS_SUFFIX = "_chunks"
+# The output columns, ``p_<class>`` for every class coming after ``score``.
+FILE_COLUMNS = ("file", "emotion", "score", "status", "error")
+CHUNK_COLUMNS = ("file", "start", "end", "emotion", "score")
 
 
 def collect_audio_files(inputs):
@@ -209,12 +213,14 @@ def write_predictions(predictions, classes, output=None):
     Arguments
     ---------
     predictions : list of FilePrediction
-        What :func:`predict_files` returned.
+        What :func:`speechbrain_sercl.predict.predict_files` returned.
     classes : list of str
-        The class names in index order (:func:`class_names`).
+        The class names in index order
+        (:func:`speechbrain_sercl.predict.class_names`).
     output : str or os.PathLike, optional
-        ``.csv`` or ``.json``; CSV on standard output when None (without
-        the timelines of windowed files: a warning says so).
+        ``.csv`` or ``.json`` (its folder is created); CSV on standard
+        output when None (without the timelines of windowed files: a
+        warning says so).
 
     Returns
     -------
@@ -241,9 +247,12 @@ def write_predictions(predictions, classes, output=None):
     classes = [str(name) for name in classes]
     for prediction in predictions:
         _check_classes(prediction, classes)
-    rows = [_file_row(prediction, classes) for prediction in predictions]
     if output is None:
-        _write_csv(sys.stdout, rows)
+        _write_csv(
+            sys.stdout,
+            _columns(FILE_COLUMNS, classes),
+            _rows(predictions, classes),
+        )
         windowed = sum(p.chunks is not None for p in predictions)
         if windowed:
             logger.warning(
@@ -252,26 +261,51 @@ def write_predictions(predictions, classes, output=None):
                 windowed,
             )
         return []
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     if form == "json":
-        for row, prediction in zip(rows, predictions, strict=True):
-            if prediction.chunks is not None:
-                row["chunks"] = _chunk_rows(
-                    prediction, classes, with_file=False
-                )
-        _write_atomically(output, lambda out: _write_json(out, rows))
+        return _write_json_output(output, predictions, classes)
+    return _write_csv_output(output, predictions, classes)
+
+
+def _write_json_output(output, predictions, classes):
+    """The rows as a JSON list; a windowed file's row holds ``chunks``."""
+    rows = _rows(predictions, classes)
+    for row, prediction in zip(rows, predictions, strict=True):
+        if prediction.chunks is not None:
+            row["chunks"] = [
+                {key: chunk[key] for key in chunk if key != "file"}
+                for chunk in _chunk_rows(prediction, classes)
+            ]
+    with _writing_atomically(output) as stream:
+        json.dump(rows, stream, indent=2)
+        stream.write("\n")
+    return [output]
+
+
+def _write_csv_output(output, predictions, classes):
+    """The rows as CSV, and the timelines next to it when there are any."""
+    with _writing_atomically(output) as stream:
+        _write_csv(
+            stream, _columns(FILE_COLUMNS, classes), _rows(predictions, classes)
+        )
+    windowed = [p for p in predictions if p.chunks is not None]
+    if not windowed:
         return [output]
-    _write_atomically(output, lambda out: _write_csv(out, rows))
-    timelines = [
-        row
-        for prediction in predictions
-        if prediction.chunks is not None
-        for row in _chunk_rows(prediction, classes, with_file=True)
-    ]
-    if not any(p.chunks is not None for p in predictions):
-        return [output]
-    path = chunks_path(output)
-    _write_atomically(path, lambda out: _write_csv(out, timelines))
-    return [output, type(output)(path)]
+    path = type(output)(chunks_path(output))
+    with _writing_atomically(path) as stream:
+        _write_csv(
+            stream,
+            _columns(CHUNK_COLUMNS, classes),
+            (row for p in windowed for row in _chunk_rows(p, classes)),
+        )
+    return [output, path]
+
+
+def _columns(columns, classes):
+    """Columns with ``p_<class>`` for every class after ``score``."""
+    at = columns.index("score") + 1
+    probabilities = [f"{PROBABILITY_PREFIX}{name}" for name in classes]
+    return [*columns[:at], *probabilities, *columns[at:]]
 
 
 def _check_classes(prediction, classes):
@@ -300,21 +334,24 @@ def _scored(probabilities, classes):
     return row
 
 
-def _file_row(prediction, classes):
-    """The output row of a file."""
-    return {
-        "file": prediction.file,
-        **_scored(prediction.probabilities, classes),
-        "status": "ok" if prediction.error is None else "error",
-        "error": prediction.error,
-    }
+def _rows(predictions, classes):
+    """The output row of every file."""
+    return [
+        {
+            "file": prediction.file,
+            **_scored(prediction.probabilities, classes),
+            "status": "ok" if prediction.error is None else "error",
+            "error": prediction.error,
+        }
+        for prediction in predictions
+    ]
 
 
-def _chunk_rows(prediction, classes, with_file):
+def _chunk_rows(prediction, classes):
     """The timeline rows of a windowed file."""
     return [
         {
-            **({"file": prediction.file} if with_file else {}),
+            "file": prediction.file,
             "start": chunk.start,
             "end": chunk.end,
             **_scored(chunk.probabilities, classes),
@@ -323,25 +360,16 @@ def _chunk_rows(prediction, classes, with_file):
     ]
 
 
-def _write_atomically(path, write):
-    """Call ``write(stream)`` on a file that replaces ``path`` when done."""
+@contextmanager
+def _writing_atomically(path):
+    """A text stream to a file that replaces ``path`` when the block ends."""
     with writing_atomically(path) as tmp_path:
         with open(tmp_path, "w", encoding="utf-8", newline="") as stream:
-            write(stream)
+            yield stream
 
 
-def _write_csv(stream, rows):
-    """Rows as CSV with a header (empty cells for None)."""
-    if not rows:
-        return
-    writer = csv.DictWriter(
-        stream, fieldnames=list(rows[0]), lineterminator="\n"
-    )
+def _write_csv(stream, columns, rows):
+    """A header, then the rows (empty cells for None)."""
+    writer = csv.DictWriter(stream, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-
-
-def _write_json(stream, rows):
-    """Rows as a JSON list of objects."""
-    json.dump(rows, stream, indent=2)
-    stream.write("\n")

@@ -537,8 +537,7 @@ def test_cli_writes_csv_with_timelines_and_json(
 ):
     listed = tmp_path / "list.csv"
     listed.write_text("path,notes\naudio/a.wav,x\naudio/missing.wav,y\n")
-    output = tmp_path / "out" / "p.csv"
-    output.parent.mkdir()
+    output = tmp_path / "new folder" / "p.csv"  # created
     options = ["--max-seconds", "2", "--window", "1", "--hop=0.5"]
     argv = ["predict", str(mixed_folder), str(listed), "--model", "m"]
     assert main([*argv, "--output", str(output), *options]) == 0
