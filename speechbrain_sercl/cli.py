@@ -25,11 +25,24 @@ from speechbrain_sercl.data import CORPORA, prepare_corpus
 from speechbrain_sercl.data.folds import FoldsMismatchError
 from speechbrain_sercl.data.manifest import PreparationError
 from speechbrain_sercl.export import InvalidExportError, export_step
+from speechbrain_sercl.hparams_trust import UntrustedHparamsError
 from speechbrain_sercl.hub import (
     PushError,
     loading_code,
     model_url,
     push_to_hub,
+)
+from speechbrain_sercl.predict import (
+    ModelOutputError,
+    check_options,
+    class_names,
+    load_classifier,
+    predict_files,
+)
+from speechbrain_sercl.predict_io import (
+    collect_audio_files,
+    output_format,
+    write_predictions,
 )
 from speechbrain_sercl.report import collect_results, write_results
 from speechbrain_sercl.runner import METHODS, FoldRunner, StepFailed
@@ -65,6 +78,7 @@ def build_parser():
     _add_demo_parser(subparsers)
     _add_export_parser(subparsers)
     _add_push_parser(subparsers)
+    _add_predict_parser(subparsers)
     return parser
 
 
@@ -334,6 +348,113 @@ def _run_push(args):
     return 0
 
 
+def _add_predict_parser(subparsers):
+    """Add ``sercl predict INPUT... --model MODEL``."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict the emotion of audio files with a trained model",
+        allow_abbrev=False,
+        description=(
+            "Predict the emotion of audio files (files, folders searched "
+            "recursively, or .txt / .csv lists of files) with an inference "
+            "folder or a Hugging Face model id. Files longer than "
+            "--max-seconds are read and classified in windows, and get a "
+            "timeline. Unusable files are reported and skipped. Loading a "
+            "model runs the code its hyperparams.yaml names: targets "
+            "outside torch, speechbrain, speechbrain_sercl and transformers "
+            "are refused unless --trust-remote-config."
+        ),
+    )
+    parser.add_argument(
+        "inputs", nargs="+", help="audio files, folders or lists of files"
+    )
+    parser.add_argument(
+        "--model", required=True, help="an inference folder or a Hub id"
+    )
+    parser.add_argument(
+        "--output",
+        help="out.csv (timelines in out_chunks.csv) or out.json "
+        "(default: CSV on standard output)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="files, or windows, per batch (default: 8)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=30.0,
+        help="longer files are classified in windows (default: 30)",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=10.0,
+        help="window length in seconds (default: 10)",
+    )
+    parser.add_argument(
+        "--hop",
+        type=float,
+        default=5.0,
+        help="seconds between window starts (default: 5)",
+    )
+    parser.add_argument(
+        "--savedir", help="where SpeechBrain puts the model's files"
+    )
+    parser.add_argument(
+        "--device", help="e.g. cpu or cuda:0 (default: SpeechBrain's choice)"
+    )
+    parser.add_argument(
+        "--trust-remote-config",
+        action="store_true",
+        help="load a hyperparams.yaml whatever code it names",
+    )
+    parser.set_defaults(func=_run_predict)
+
+
+def _run_predict(args):
+    """Predict files, write the rows; status 1 when none was predicted."""
+    try:
+        output_format(args.output)
+        check_options(args.batch_size, args.max_seconds, args.window, args.hop)
+        files = collect_audio_files(args.inputs)
+        classifier = load_classifier(
+            args.model,
+            savedir=args.savedir,
+            trust_remote_config=args.trust_remote_config,
+            run_opts={"device": args.device} if args.device else None,
+        )
+    except (UntrustedHparamsError, FileNotFoundError, ValueError) as error:
+        print(f"sercl predict: error: {error}", file=sys.stderr)
+        return 1
+    try:
+        predictions = predict_files(
+            classifier,
+            files,
+            batch_size=args.batch_size,
+            max_seconds=args.max_seconds,
+            window_seconds=args.window,
+            hop_seconds=args.hop,
+            progress=sys.stderr.isatty(),
+        )
+    except ModelOutputError as error:
+        print(f"sercl predict: error: {args.model}: {error}", file=sys.stderr)
+        return 1
+    written = write_predictions(
+        predictions, class_names(classifier), args.output
+    )
+    failed = sum(prediction.error is not None for prediction in predictions)
+    print(
+        f"Predicted {len(predictions) - failed} files, skipped {failed}.",
+        *(f"Wrote {path}" for path in written),
+        sep="\n",
+        file=sys.stderr,
+    )
+    return 0 if len(predictions) > failed else 1
+
+
 def main(argv=None):
     """Run the ``sercl`` command line.
 
@@ -362,14 +483,17 @@ def _set_aside_overrides(parser, argv):
 
     argparse would take such an item for the value of a preceding
     ``nargs="+"`` option when it holds a space (``--runs 0
-    --data_folder=/my data``).
+    --data_folder=/my data``). Our options are those of the parser and of
+    the subcommand named in ``argv`` (every subcommand's when none is):
+    another subcommand's ``--model`` is an override for ``folds``.
     """
-    own = set()
+    own = {name for option in parser._actions for name in option.option_strings}
     for action in _subparsers(parser):
-        for subparser in action.choices.values():
+        named = [item for item in argv if item in action.choices]
+        for command in named[:1] or action.choices:
             own.update(
                 name
-                for option in subparser._actions
+                for option in action.choices[command]._actions
                 for name in option.option_strings
             )
     kept, set_aside = [], []

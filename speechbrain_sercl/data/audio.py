@@ -5,7 +5,9 @@ Every pipeline (preparation, training, inference) reads audio through
 the file holds (any channel count, any sample rate readable by soundfile).
 :func:`inspect_audio` and :func:`validate_audio` look at a file without
 converting it, so that corpus readers can skip broken files and warn about
-suspicious ones before training ever sees them. Mixing channels down and
+suspicious ones before training ever sees them. :func:`read_windows` reads
+a long file window by window, never whole, for inference on recordings of
+any length. Mixing channels down and
 resampling are normal conversions, not oddities:
 :func:`reading_conversions` names those a file will get, so that readers
 can count them.
@@ -39,6 +41,7 @@ __all__ = [
     "audio_format",
     "inspect_audio",
     "load_audio",
+    "read_windows",
     "reading_conversions",
     "validate_audio",
 ]
@@ -220,6 +223,110 @@ def load_audio(
     if max_seconds is not None:
         waveform = waveform[: round(max_seconds * sample_rate)]
     return waveform.contiguous()
+
+
+def read_windows(
+    path, window_seconds, hop_seconds, sample_rate=TARGET_SAMPLE_RATE
+):
+    """Read a sound file in overlapping windows, never holding it whole.
+
+    Windows start every ``hop_seconds`` and last ``window_seconds``; the
+    last one ends at the end of the file (it is shorter when the file does
+    not end on a hop), and no window lies inside the previous one: a file
+    of ``n`` seconds gives ``1 + ceil(max(0, n - window) / hop)`` windows.
+    Each window is read with ``soundfile.SoundFile.read`` (a hop at a time
+    after the first) and converted as :func:`load_audio` converts a file
+    (channels averaged, then resampled), so a window equals the same
+    samples cut into a file of their own and loaded. At most two windows
+    of samples are held at once, whatever the file length.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The sound file.
+    window_seconds : float
+        Length of a window.
+    hop_seconds : float
+        Time between the starts of two windows, at most ``window_seconds``.
+    sample_rate : int
+        The sample rate of the returned waveforms.
+
+    Yields
+    ------
+    start : float
+        Start of the window in the file, in seconds.
+    end : float
+        End of the window, in seconds.
+    waveform : torch.Tensor
+        The window, shape ``(samples,)``, dtype float32.
+
+    Raises
+    ------
+    ValueError
+        If a length is not positive or the hop is longer than the window.
+    AudioError
+        When the file is missing or unreadable, or a read fails midway
+        (windows before the failure have been yielded).
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> path = getfixture("tmp_path") / "a.wav"
+    >>> sf.write(path, np.zeros((12000, 2)), 8000)
+    >>> for start, end, waveform in read_windows(path, 0.5, 0.25):
+    ...     print(start, end, waveform.shape)
+    0.0 0.5 torch.Size([8000])
+    0.25 0.75 torch.Size([8000])
+    0.5 1.0 torch.Size([8000])
+    0.75 1.25 torch.Size([8000])
+    1.0 1.5 torch.Size([8000])
+    """
+    _check_positive("window_seconds", window_seconds)
+    _check_positive("hop_seconds", hop_seconds)
+    _check_positive("sample_rate", sample_rate)
+    if hop_seconds > window_seconds:
+        raise ValueError(
+            f"hop_seconds ({hop_seconds}) must not exceed window_seconds "
+            f"({window_seconds})"
+        )
+    if not os.path.isfile(path):
+        raise AudioError(f"{path}: audio file does not exist")
+    try:
+        yield from _windows(path, window_seconds, hop_seconds, sample_rate)
+    except (sf.SoundFileError, RuntimeError) as error:
+        raise _unreadable(path, error) from error
+
+
+def _windows(path, window_seconds, hop_seconds, sample_rate):
+    """The windows of :func:`read_windows`, read a hop at a time."""
+    with sf.SoundFile(path) as sound:
+        file_rate = sound.samplerate
+        window = max(1, round(window_seconds * file_rate))
+        hop = max(1, min(window, round(hop_seconds * file_rate)))
+        samples = sound.read(window, dtype="float32", always_2d=True)
+        start = 0
+        while samples.shape[0] > 0:
+            end = start + samples.shape[0]
+            yield (
+                start / file_rate,
+                end / file_rate,
+                _converted(samples, file_rate, sample_rate),
+            )
+            new = sound.read(hop, dtype="float32", always_2d=True)
+            if new.shape[0] == 0:
+                return
+            samples = np.concatenate([samples[hop:], new])
+            start += hop
+
+
+def _converted(samples, file_rate, sample_rate):
+    """A (frames, channels) block as :func:`load_audio` converts a file."""
+    waveform = torch.from_numpy(samples.mean(axis=1, dtype=np.float32))
+    if file_rate != sample_rate:
+        waveform = torchaudio.functional.resample(
+            waveform, file_rate, sample_rate
+        )
+    return waveform
 
 
 def _random_crop(waveform, length, generator):

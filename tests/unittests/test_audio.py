@@ -14,6 +14,7 @@ from speechbrain_sercl.data.audio import (
     audio_format,
     inspect_audio,
     load_audio,
+    read_windows,
     reading_conversions,
     validate_audio,
 )
@@ -198,3 +199,40 @@ def test_audio_format_reads_the_header(tmp_path):
     assert reading_conversions(header) == reading_conversions(
         inspect_audio(path)
     )
+
+
+@pytest.mark.parametrize(
+    "seconds, window, hop, starts",
+    [
+        (1.0, 0.25, 0.25, [0.0, 0.25, 0.5, 0.75]),
+        (1.1, 0.5, 0.25, [0.0, 0.25, 0.5, 0.75]),  # the last is 0.35 s
+        (0.3, 0.5, 0.25, [0.0]),  # shorter than a window
+        (1.0, 0.5, 0.5, [0.0, 0.5]),
+    ],
+)
+def test_read_windows_cuts_the_file_as_listed(
+    tmp_path, seconds, window, hop, starts
+):
+    rng = np.random.default_rng(2)
+    samples = rng.uniform(-0.5, 0.5, (round(seconds * 8000), 2))
+    path = tmp_path / "a.wav"
+    sf.write(path, samples, 8000, subtype="FLOAT")
+    windows = list(read_windows(path, window, hop))
+    assert [start for start, _, _ in windows] == starts
+    for start, end, waveform in windows:
+        assert end == min(start + window, seconds)
+        # The same samples cut into a file of their own and loaded.
+        cut = samples[round(start * 8000) : round(end * 8000)]
+        sf.write(tmp_path / "cut.wav", cut, 8000, subtype="FLOAT")
+        expected = load_audio(tmp_path / "cut.wav")
+        torch.testing.assert_close(waveform, expected, rtol=0, atol=1e-6)
+
+
+def test_read_windows_refuses_gaps_and_missing_files(tmp_path):
+    with pytest.raises(ValueError, match="must not exceed"):
+        next(read_windows(tmp_path / "a.wav", 1.0, 2.0))
+    with pytest.raises(AudioError, match="does not exist"):
+        next(read_windows(tmp_path / "a.wav", 1.0, 0.5))
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    with pytest.raises(AudioError, match="unreadable audio"):
+        next(read_windows(tmp_path / "bad.wav", 1.0, 0.5))
