@@ -24,6 +24,7 @@ from speechbrain_sercl import __version__
 from speechbrain_sercl.data import CORPORA, prepare_corpus
 from speechbrain_sercl.data.folds import FoldsMismatchError
 from speechbrain_sercl.data.manifest import PreparationError
+from speechbrain_sercl.demo import DEMO_METHOD, try_exported_model
 from speechbrain_sercl.export import InvalidExportError, export_step
 from speechbrain_sercl.hparams_trust import UntrustedHparamsError
 from speechbrain_sercl.hub import (
@@ -245,6 +246,12 @@ def _run_export(args):
 
 def _run_folds(args):
     """Run the protocol of a stage-1 YAML and report; return the status."""
+    return 0 if _run_protocol(args) else 1
+
+
+def _run_protocol(args):
+    """Run the protocol and print its results; the runner, or None on an
+    error (printed)."""
     try:
         runner = FoldRunner(
             args.hparams,
@@ -262,7 +269,7 @@ def _run_folds(args):
         PreparationError,
     ) as error:
         print(f"sercl {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        return None
     protocol_folder = runner.protocol_folder
     written = write_results(collect_results(protocol_folder), protocol_folder)
     with open(written[1], encoding="utf-8") as markdown:
@@ -270,18 +277,24 @@ def _run_folds(args):
     print("Wrote:")
     for path in [runner.experiment_folder, *written]:
         print(f"  {path}")
-    return 0
+    return runner
 
 
 def _run_demo(args):
-    """``sercl folds demo`` into ``--output``."""
+    """``sercl folds demo`` into ``--output``, then export run 0's stage-2
+    model of the first corpus and classify a few files with it."""
     args.hparams = "demo"
     args.arguments = [
         f"--experiment_folder={args.output}",
         f"--demo_data_folder={os.path.join(args.output, 'data')}",
         *args.arguments,
     ]
-    return _run_folds(args)
+    runner = _run_protocol(args)
+    if runner is None:
+        return 1
+    if DEMO_METHOD in runner.methods and 0 in (runner.runs or [0]):
+        try_exported_model(runner, next(iter(runner.corpora)))
+    return 0
 
 
 def _add_push_parser(subparsers):
