@@ -10,6 +10,14 @@ An experiment (one speech model, one seed) writes::
                 <corpus>/<method>/       stage 2 ("classifier") or FT
                     test_metrics.json, predictions.csv
                     save/                checkpoints, label_encoder.txt
+            final/                       the final run: as fold_<i>, on
+                                         every utterance; its per-corpus
+                                         steps write trained.json, no test
+
+The final run (``fold`` = :data:`FINAL_RUN`) trains stage 1 on every
+utterance of every corpus and stage 2 / FT on every utterance of each
+corpus, for publishing; it has no test part, so its steps end with
+``trained.json`` instead of a test report (:func:`finished_file`).
 
 Every step folder also holds SpeechBrain's ``hyperparams.yaml`` and
 ``log.txt``, the ``train_log.txt`` of its epochs, ``fold_split.json`` (the
@@ -30,6 +38,8 @@ Example
 'exp/paper/fold_2/casia/classifier'
 >>> step_folder("exp", "paper", 2, STAGE1)
 'exp/paper/fold_2/contrastive'
+>>> step_folder("exp", "paper", FINAL_RUN, "classifier", "casia")
+'exp/paper/final/casia/classifier'
 """
 
 import hashlib
@@ -38,6 +48,7 @@ import os
 
 __all__ = [
     "ENCODER_FILE",
+    "FINAL_RUN",
     "FOLD_SPLIT_FILE",
     "LABEL_ENCODER_FILE",
     "POOLING_FILE",
@@ -47,10 +58,15 @@ __all__ = [
     "STAGE1",
     "STEP_LOG_FILE",
     "TEST_REPORT_FILE",
+    "TRAINED_FILE",
     "TRAIN_LOG_FILE",
+    "check_fold",
     "corpus_folder",
     "encoder_files",
     "encoder_folder",
+    "finished_file",
+    "fold_of_folder",
+    "is_final",
     "protocol_folder",
     "run_folder",
     "save_folder",
@@ -65,6 +81,8 @@ STAGE1 = "contrastive"
 ENCODER_FILE = "ssl.ckpt"  # written last: a finished stage 1
 POOLING_FILE = "pooling.ckpt"
 TEST_REPORT_FILE = "test_metrics.json"  # written last: a finished step
+TRAINED_FILE = "trained.json"  # written last: a finished final-run step
+FINAL_RUN = "final"  # the fold value of the run on all the data
 PREDICTIONS_FILE = "predictions.csv"
 FOLD_SPLIT_FILE = "fold_split.json"
 LABEL_ENCODER_FILE = "label_encoder.txt"
@@ -75,6 +93,7 @@ RESULTS_MARKDOWN = "results.md"
 _ENCODER_FOLDER = "encoder"
 _SAVE_FOLDER = "save"
 _STAGE1_COPY_FOLDER = "stage1"
+_FOLD_PREFIX = "fold_"
 
 
 def protocol_folder(experiment_folder, protocol):
@@ -100,8 +119,65 @@ def protocol_folder(experiment_folder, protocol):
     return os.path.join(str(experiment_folder), str(protocol))
 
 
+def is_final(fold):
+    """Whether a fold value names the final run (all the data, no test).
+
+    Arguments
+    ---------
+    fold : int or str
+        A run index, or :data:`FINAL_RUN`.
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> is_final("final"), is_final(0)
+    (True, False)
+    """
+    return isinstance(fold, str) and fold == FINAL_RUN
+
+
+def check_fold(fold):
+    """A fold value as given, if it is a run index or :data:`FINAL_RUN`.
+
+    Arguments
+    ---------
+    fold : int or str
+        The ``fold`` of a YAML or command line.
+
+    Returns
+    -------
+    int or str
+        ``fold``.
+
+    Raises
+    ------
+    ValueError
+        For anything else (a negative index, another string, a float...).
+
+    Example
+    -------
+    >>> check_fold(2), check_fold("final")
+    (2, 'final')
+    >>> check_fold("last")
+    Traceback (most recent call last):
+    ...
+    ValueError: fold must be a run index (0, 1, ...) or 'final', got 'last'
+    """
+    if is_final(fold):
+        return fold
+    if isinstance(fold, bool) or not isinstance(fold, int) or fold < 0:
+        raise ValueError(
+            f"fold must be a run index (0, 1, ...) or {FINAL_RUN!r}, got "
+            f"{fold!r}"
+        )
+    return fold
+
+
 def run_folder(experiment_folder, protocol, fold):
-    """The folder of run ``fold``.
+    """The folder of run ``fold``, or of the final run.
 
     Arguments
     ---------
@@ -109,22 +185,52 @@ def run_folder(experiment_folder, protocol, fold):
         The experiment's root.
     protocol : str
         The fold protocol.
-    fold : int
-        The run index.
+    fold : int or str
+        The run index, or :data:`FINAL_RUN`.
 
     Returns
     -------
     str
-        ``<experiment_folder>/<protocol>/fold_<fold>``.
+        ``<experiment_folder>/<protocol>/fold_<fold>``, or
+        ``<experiment_folder>/<protocol>/final``.
 
     Example
     -------
     >>> run_folder("exp", "paper", 0)
     'exp/paper/fold_0'
+    >>> run_folder("exp", "paper", FINAL_RUN)
+    'exp/paper/final'
     """
-    return os.path.join(
-        protocol_folder(experiment_folder, protocol), f"fold_{int(fold)}"
-    )
+    fold = check_fold(fold)
+    name = FINAL_RUN if is_final(fold) else f"{_FOLD_PREFIX}{fold}"
+    return os.path.join(protocol_folder(experiment_folder, protocol), name)
+
+
+def fold_of_folder(name):
+    """The run index of a ``fold_<i>`` folder name; None for any other
+    (the final run's folder included).
+
+    Arguments
+    ---------
+    name : str
+        A folder name inside a protocol folder.
+
+    Returns
+    -------
+    int or None
+        ``i``, or None.
+
+    Example
+    -------
+    >>> fold_of_folder("fold_3"), fold_of_folder("final")
+    (3, None)
+    >>> fold_of_folder("fold_x"), fold_of_folder("results.json")
+    (None, None)
+    """
+    index = name[len(_FOLD_PREFIX) :]
+    if name.startswith(_FOLD_PREFIX) and index.isascii() and index.isdigit():
+        return int(index)
+    return None
 
 
 def step_folder(experiment_folder, protocol, fold, method, corpus=None):
@@ -136,8 +242,8 @@ def step_folder(experiment_folder, protocol, fold, method, corpus=None):
         The experiment's root.
     protocol : str
         The fold protocol.
-    fold : int
-        The run index.
+    fold : int or str
+        The run index, or :data:`FINAL_RUN`.
     method : str
         ``contrastive`` (stage 1, all corpora), ``classifier`` (stage 2)
         or ``finetune`` (the FT baseline).
@@ -171,8 +277,8 @@ def encoder_folder(experiment_folder, protocol, fold):
         The experiment's root.
     protocol : str
         The fold protocol.
-    fold : int
-        The run index.
+    fold : int or str
+        The run index, or :data:`FINAL_RUN`.
 
     Returns
     -------
@@ -230,6 +336,36 @@ def step_file(folder, name):
     'exp/paper/fold_0/casia/finetune/predictions.csv'
     """
     return os.path.join(str(folder), name)
+
+
+def finished_file(output_folder, fold):
+    """The file a per-corpus step writes last: the sign it is finished.
+
+    A step of run ``i`` ends with its test report; a step of the final run
+    has nothing to test and ends with ``trained.json``.
+
+    Arguments
+    ---------
+    output_folder : str
+        A stage-2 or FT step folder.
+    fold : int or str
+        Its run index, or :data:`FINAL_RUN`.
+
+    Returns
+    -------
+    str
+        ``<output_folder>/test_metrics.json`` or
+        ``<output_folder>/trained.json``.
+
+    Example
+    -------
+    >>> finished_file("exp/paper/fold_0/casia/finetune", 0)
+    'exp/paper/fold_0/casia/finetune/test_metrics.json'
+    >>> finished_file("exp/paper/final/casia/finetune", FINAL_RUN)
+    'exp/paper/final/casia/finetune/trained.json'
+    """
+    name = TRAINED_FILE if is_final(fold) else TEST_REPORT_FILE
+    return step_file(output_folder, name)
 
 
 def train_log(output_folder):

@@ -16,7 +16,6 @@ Authors
 import csv
 import json
 import os
-import re
 
 import numpy as np
 
@@ -51,7 +50,6 @@ METHOD_NAMES = {
 # The columns of predictions.csv before one ``p_<class>`` column per class.
 PREDICTION_COLUMNS = ("id", "corpus", "speaker", "emotion", "predicted")
 PROBABILITY_PREFIX = "p_"
-_FOLD_FOLDER = re.compile(r"fold_(\d+)$")
 
 
 def write_predictions(path, classes, rows):
@@ -248,10 +246,11 @@ def prediction_metrics(path):
 def collect_results(protocol_folder):
     """Gather the test results of every fold, corpus and method.
 
-    Each step's metrics are recomputed from its ``predictions.csv``. A
-    step that finished (it has ``test_metrics.json``) without predictions
-    is an error: it was written before predictions were kept, so test it
-    again.
+    Only the ``fold_<i>`` folders count: the final run (trained on all
+    the data, never tested) is no fold. Each step's metrics are recomputed
+    from its ``predictions.csv``. A step that finished (it has
+    ``test_metrics.json``) without predictions is an error: it was written
+    before predictions were kept, so test it again.
 
     Arguments
     ---------
@@ -301,11 +300,10 @@ def collect_results(protocol_folder):
     """
     experiment, protocol = os.path.split(os.path.normpath(protocol_folder))
     found = {}
-    for fold_name in sorted(os.listdir(protocol_folder)):
-        match = _FOLD_FOLDER.match(fold_name)
-        if not match:
+    for name in sorted(os.listdir(protocol_folder)):
+        fold = layout.fold_of_folder(name)
+        if fold is None:  # the final run, results, plots: not a fold
             continue
-        fold = int(match.group(1))
         run = layout.run_folder(experiment, protocol, fold)
         for corpus in sorted(os.listdir(run)):
             if corpus == layout.STAGE1:

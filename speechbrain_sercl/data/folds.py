@@ -15,7 +15,9 @@ Two protocols assign every utterance of a manifest to a fold:
   groups, so ``n_folds`` is not used.
 
 Corpora with different fold counts are combined run by run: run ``i`` tests
-on fold ``i mod K_c`` of corpus ``c`` (``run_split``).
+on fold ``i mod K_c`` of corpus ``c`` (``run_split``). The final run
+(``"final"``, :data:`speechbrain_sercl.layout.FINAL_RUN`) trains on every
+utterance and tests on none.
 
 ``load_or_create_folds`` writes ``folds_<protocol>.json`` next to the
 manifest (protocol, seed, fold count, grouping, a hash of the sorted
@@ -49,7 +51,7 @@ import random
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_sercl.data.pipeline import load_manifests
-from speechbrain_sercl.layout import FOLD_SPLIT_FILE
+from speechbrain_sercl.layout import FOLD_SPLIT_FILE, check_fold, is_final
 
 __all__ = [
     "FoldSplit",
@@ -262,29 +264,33 @@ def run_split(folds, run_index):
 
     The test part is fold ``run_index mod K``, so corpora with different
     fold counts can share run indices (run i uses fold i mod K_c of corpus
-    c).
+    c). The final run trains on every utterance and tests on none.
 
     Arguments
     ---------
     folds : dict
-        ``{utt_id: fold index}`` of one corpus.
-    run_index : int
-        The run (0, 1, ...).
+        ``{utt_id: fold index}`` of one corpus (every utterance of it).
+    run_index : int or str
+        The run (0, 1, ...), or ``"final"``.
 
     Returns
     -------
     train_ids : list of str
-        Sorted ids outside the test fold.
+        Sorted ids outside the test fold (final run: every id).
     test_ids : list of str
-        Sorted ids of the test fold.
+        Sorted ids of the test fold (final run: none).
 
     Example
     -------
     >>> run_split({"a": 0, "b": 1, "c": 2, "d": 0}, 3)
     (['b', 'c'], ['a', 'd'])
+    >>> run_split({"a": 0, "b": 1, "c": 2, "d": 0}, "final")
+    (['a', 'b', 'c', 'd'], [])
     """
-    if not isinstance(run_index, int) or run_index < 0:
-        raise ValueError(f"run_index must be an integer >= 0: {run_index!r}")
+    check_fold(run_index)
+    if is_final(run_index):
+        n_folds_of(folds)  # the same checks as for a fold
+        return sorted(folds), []
     test_fold = run_index % n_folds_of(folds)
     train_ids = sorted(u for u, fold in folds.items() if fold != test_fold)
     test_ids = sorted(u for u, fold in folds.items() if fold == test_fold)
@@ -628,15 +634,16 @@ def select_run(prepared, fold, output_folder):
     """Select run ``fold`` of prepared corpora and write it down.
 
     Run ``i`` tests on fold ``i mod K_c`` of corpus ``c`` and trains on the
-    rest of it. The split is written to ``<output_folder>/fold_split.json``
-    (main process).
+    rest of it; the final run trains on every utterance and tests on none.
+    The split is written to ``<output_folder>/fold_split.json`` (main
+    process), the final run's too.
 
     Arguments
     ---------
     prepared : dict
         corpus name -> (manifest path, ``{utt_id: fold}``).
-    fold : int
-        The run index.
+    fold : int or str
+        The run index, or ``"final"``.
     output_folder : str
         The run's output folder.
 

@@ -14,8 +14,10 @@ from speechbrain_sercl.data.folds import (
     make_folds,
     n_folds_of,
     run_split,
+    select_run,
     write_folds,
 )
+from speechbrain_sercl.layout import FINAL_RUN
 
 IEMOCAP_EMOTIONS = ("neutral", "happy", "sad", "angry")
 CASIA_EMOTIONS = ("angry", "fear", "happy", "neutral", "sad", "surprise")
@@ -184,14 +186,42 @@ def test_run_index_modulo_fold_count_across_corpora():
         assert {casia[u] for u in casia_test} == {casia_fold}
 
 
+@pytest.mark.parametrize("protocol", ["paper", "speaker"])
+def test_the_final_run_trains_on_every_utterance_and_tests_none(protocol):
+    manifest = iemocap_like()
+    folds = make_folds(manifest, protocol, n_folds=5, seed=0)
+    train_ids, test_ids = run_split(folds, FINAL_RUN)
+    assert train_ids == sorted(manifest) and test_ids == []
+    # Exactly the union of any fold's two parts.
+    assert train_ids == sorted(sum(run_split(folds, 2), []))
+
+
+def test_select_run_writes_the_final_split(tmp_path):
+    manifests = {"iemocap": iemocap_like(), "casia": casia_like()}
+    prepared = {}
+    for corpus, manifest in manifests.items():
+        path = tmp_path / f"{corpus}.json"
+        path.write_text(json.dumps(manifest))
+        prepared[corpus] = (str(path), make_folds(manifest, "speaker"))
+    split = select_run(prepared, FINAL_RUN, str(tmp_path))
+    written = json.loads((tmp_path / "fold_split.json").read_text())
+    for corpus, manifest in manifests.items():
+        assert split.train(corpus) == sorted(manifest)
+        assert split.test(corpus) == []
+        assert written[corpus] == {"train": sorted(manifest), "test": []}
+    assert sorted(split.train()) == sorted(split.manifest)
+    assert split.test() == []
+
+
 def test_fold_count_and_run_index_errors():
     assert n_folds_of({"a": 1, "b": 0}) == 2
     with pytest.raises(ValueError, match="none empty"):
         n_folds_of({"a": 0, "b": 2})
     with pytest.raises(ValueError, match="empty"):
         n_folds_of({})
-    with pytest.raises(ValueError, match="run_index"):
-        run_split({"a": 0, "b": 1}, -1)
+    for run in (-1, "last", "0", True, 1.0):
+        with pytest.raises(ValueError, match="run index"):
+            run_split({"a": 0, "b": 1}, run)
 
 
 @pytest.fixture

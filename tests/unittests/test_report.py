@@ -138,6 +138,18 @@ def test_a_finished_step_without_predictions_is_an_error(protocol_folder):
         collect_results(protocol_folder)
 
 
+def test_the_final_run_is_not_a_fold(protocol_folder):
+    before = collect_results(protocol_folder)
+    final = protocol_folder / "final" / "corp" / "classifier"
+    final.mkdir(parents=True)
+    (final / "trained.json").write_text(json.dumps({"train_utterances": 9}))
+    (protocol_folder / "final" / "contrastive" / "encoder").mkdir(parents=True)
+    assert collect_results(protocol_folder) == before
+    # Even with a predictions file of its own, it is no fold.
+    _write_step(final.parent / "finetune", [("sad", "sad")])
+    assert collect_results(protocol_folder) == before
+
+
 def test_folds_must_share_the_class_order(protocol_folder):
     step = protocol_folder / "fold_2" / "corp" / "finetune"
     _write_step(step, [("sad", "sad")], classes=sorted(CLASSES))
