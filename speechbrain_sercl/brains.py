@@ -22,7 +22,8 @@ Expected hparams: ``lr_schedule`` (a
 (module name -> rate multiplier), ``train_logger``, and optionally
 ``train_crop`` (an :class:`~speechbrain_sercl.data.pipeline.EpochCrop`);
 ``contrastive_loss`` for stage 1; ``output_folder`` for test reports
-(``predictions.csv`` and ``test_metrics.json``).
+(``predictions.csv`` and ``test_metrics.json``) and, in the final run
+(nothing to test), ``trained.json``.
 
 Authors
  * speechbrain-sercl developers
@@ -416,6 +417,10 @@ class ClassifierBrain(EmotionBrain):
     ``test_metrics.json`` (UA, WA, macro-F1, confusion matrix, class
     names), the sign of a finished step.
 
+    A step of the final run has no test part: instead of testing, its
+    recipe calls :meth:`write_trained_report` after training, which writes
+    ``trained.json``, the sign of a finished final-run step.
+
     SpeechBrain 1.1.2 gives the test stage no distributed sampler
     (``Brain.make_dataloader`` adds one for training only): under DDP every
     process evaluates the whole test set, so the main process holds every
@@ -542,6 +547,38 @@ class ClassifierBrain(EmotionBrain):
         with writing_atomically(path) as tmp_path:
             with open(tmp_path, "w", encoding="utf-8") as out:
                 json.dump(report, out, indent=2)
+
+    def write_trained_report(self, train_ids):
+        """Write ``trained.json``: a step trained on all the data is done.
+
+        For the final run, which has no test part: what was trained (the
+        number of training utterances and epochs, the classes in the
+        classifier's order) and no metric (there is none to give). Main
+        process only.
+
+        Arguments
+        ---------
+        train_ids : list of str
+            The utterances it was trained on.
+
+        Returns
+        -------
+        str or None
+            The path written (None on other processes).
+        """
+        if not if_main_process():
+            return None
+        report = {
+            "train_utterances": len(train_ids),
+            "test_utterances": 0,
+            "epochs": self.hparams.epoch_counter.current,
+            "classes": class_names(self.hparams.label_encoder),
+        }
+        path = layout.step_file(self.hparams.output_folder, layout.TRAINED_FILE)
+        with writing_atomically(path) as tmp_path:
+            with open(tmp_path, "w", encoding="utf-8") as out:
+                json.dump(report, out, indent=2)
+        return path
 
 
 class FineTuneBrain(ClassifierBrain):

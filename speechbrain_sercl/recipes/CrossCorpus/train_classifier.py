@@ -9,7 +9,9 @@ classifier (768 -> 256 -> ReLU -> classes) are trained. With
 too, from the pre-trained model: the paper's "FT" baseline. Both train on
 the training part of the run's fold for one corpus and write their test
 report (UA, WA, macro-F1, confusion matrix) and per-utterance predictions
-for its test part.
+for its test part. With ``--fold=final`` (the final run, for publishing)
+they train on every utterance of the corpus, test nothing and write
+``trained.json`` instead.
 
 To run (from the repository root):
     python recipes/CrossCorpus/train_classifier.py hparams/classifier.yaml \\
@@ -35,7 +37,10 @@ from speechbrain_sercl.layout import LABEL_ENCODER_FILE
 
 
 def dataio_prep(hparams, split):
-    """Training and test sets of this run's fold, and the label encoder."""
+    """Training and test sets of this run's fold, and the label encoder.
+
+    The final run has no test part: its test set is None.
+    """
     corpus = hparams["corpus"]
     emotions = [split.manifest[utt]["emotion"] for utt in split.train(corpus)]
     label_encoder = make_label_encoder(
@@ -53,12 +58,14 @@ def dataio_prep(hparams, split):
         crop=hparams["train_crop"],
         label_encoder=label_encoder,
     )
-    test_data = make_dataset(
-        split.manifest,
-        split.test(corpus),
-        max_seconds=hparams["test_max_seconds"],
-        label_encoder=label_encoder,
-    )
+    test_data = None
+    if split.test(corpus):
+        test_data = make_dataset(
+            split.manifest,
+            split.test(corpus),
+            max_seconds=hparams["test_max_seconds"],
+            label_encoder=label_encoder,
+        )
     return train_data, test_data, label_encoder
 
 
@@ -113,4 +120,7 @@ if __name__ == "__main__":
             "generator": torch.Generator().manual_seed(hparams["seed"]),
         },
     )
-    emotion_brain.evaluate(test_data, test_loader_kwargs=loader_kwargs)
+    if test_data is not None:
+        emotion_brain.evaluate(test_data, test_loader_kwargs=loader_kwargs)
+    else:  # the final run: every utterance was trained on
+        emotion_brain.write_trained_report(split.train(hparams["corpus"]))
