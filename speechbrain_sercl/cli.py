@@ -33,6 +33,7 @@ from speechbrain_sercl.hub import (
     model_url,
     push_to_hub,
 )
+from speechbrain_sercl.layout import FINAL_RUN, RESULTS_JSON
 from speechbrain_sercl.predict import (
     ModelOutputError,
     check_options,
@@ -158,7 +159,9 @@ def _add_folds_parser(subparsers):
             "Prepare every corpus once, then for every run: stage 1 on the "
             "training parts of the fold, then stage 2 and the FT baseline "
             "per corpus, tested on the test part; then results.md / "
-            "results.json. Finished steps are skipped. Other options are "
+            "results.json. Finished steps are skipped. With --final, the "
+            "final run instead: the same steps on all the data, for "
+            "publishing (nothing tested). Other options are "
             "SpeechBrain run options (--device, --precision, ...), passed "
             "to every step; --key=VALUE, an override for every step whose "
             "YAML declares the key; or --METHOD.key=VALUE (contrastive, "
@@ -189,6 +192,14 @@ def _add_runner_options(parser):
     parser.add_argument(
         "--launcher",
         help='prefix of every step, e.g. "torchrun --nproc_per_node=4"',
+    )
+    parser.add_argument(
+        "--final",
+        action="store_true",
+        help="instead of the protocol's runs, the final run for publishing: "
+        "stage 1 on every utterance of every corpus, stage 2 and FT on "
+        "every utterance of each corpus, nothing tested (no classical "
+        "floor), into <experiment>/<protocol>/final",
     )
 
 
@@ -259,6 +270,7 @@ def _run_protocol(args):
             methods=args.methods,
             launcher=args.launcher,
             runs=args.runs,
+            final=args.final,
         )
         runner.run()
     except (
@@ -270,6 +282,9 @@ def _run_protocol(args):
     ) as error:
         print(f"sercl {args.command}: error: {error}", file=sys.stderr)
         return None
+    if runner.final:
+        _print_final_run(runner)
+        return runner
     protocol_folder = runner.protocol_folder
     written = write_results(collect_results(protocol_folder), protocol_folder)
     with open(written[1], encoding="utf-8") as markdown:
@@ -280,9 +295,25 @@ def _run_protocol(args):
     return runner
 
 
+def _print_final_run(runner):
+    """Where the final run's models are, and how to export one."""
+    steps = runner.final_steps()
+    print("The final run (every utterance of every corpus) wrote:")
+    for step in steps:
+        print(f"  {step}")
+    print(f"Export one with: sercl export {steps[0]} <folder>")
+    results = os.path.join(runner.protocol_folder, RESULTS_JSON)
+    if not os.path.exists(results):
+        print(
+            f"No cross-validated results in {results} yet: run the same "
+            "command without --final for them (the model card quotes them)."
+        )
+
+
 def _run_demo(args):
-    """``sercl folds demo`` into ``--output``, then export run 0's stage-2
-    model of the first corpus and classify a few files with it."""
+    """``sercl folds demo`` into ``--output``, then export run 0's (or the
+    final run's) stage-2 model of the first corpus and classify a few
+    files with it."""
     args.hparams = "demo"
     args.arguments = [
         f"--experiment_folder={args.output}",
@@ -292,8 +323,9 @@ def _run_demo(args):
     runner = _run_protocol(args)
     if runner is None:
         return 1
-    if DEMO_METHOD in runner.methods and 0 in (runner.runs or [0]):
-        try_exported_model(runner, next(iter(runner.corpora)))
+    fold = FINAL_RUN if runner.final else 0
+    if DEMO_METHOD in runner.methods and fold in (runner.runs or [fold]):
+        try_exported_model(runner, next(iter(runner.corpora)), fold)
     return 0
 
 

@@ -4,7 +4,8 @@ After the fold runner, the demo exports run 0's stage-2 model of one
 corpus (:func:`speechbrain_sercl.export.export_step`), loads it back with
 SpeechBrain's ``EncoderClassifier.from_hparams`` and classifies one test
 utterance of each emotion of that run, printing what it predicted next to
-the truth.
+the truth. After the final run (``sercl demo --final``), which has no
+test part, it exports the final model and classifies training utterances.
 
 Example
 -------
@@ -17,7 +18,7 @@ Example
 ['a1', 's1']
 """
 
-import csv
+import json
 import os
 
 from speechbrain_sercl import layout
@@ -39,8 +40,8 @@ def try_exported_model(runner, corpus, fold=0):
         A runner that has run (its corpora are prepared).
     corpus : str
         The corpus whose stage-2 model to export.
-    fold : int
-        The run whose model to export.
+    fold : int or str
+        The run whose model to export, or ``"final"``.
 
     Returns
     -------
@@ -58,13 +59,18 @@ def try_exported_model(runner, corpus, fold=0):
     classifier = EncoderClassifier.from_hparams(source=folder)
     manifest_path, _ = runner.prepared[corpus]
     manifest = load_manifest(manifest_path)
-    with open(
-        layout.step_file(step, layout.PREDICTIONS_FILE), newline=""
-    ) as table:
-        rows = one_per_emotion(csv.DictReader(table))
+    part = "train" if layout.is_final(fold) else "test"
+    with open(layout.step_file(step, layout.FOLD_SPLIT_FILE)) as split:
+        ids = json.load(split)[corpus][part]
+    rows = one_per_emotion(
+        {"id": utt, "emotion": manifest[utt]["emotion"]} for utt in ids
+    )
     print(f"\nThe exported model ({folder}), loaded with")
-    print(f'EncoderClassifier.from_hparams(source="{folder}"), on test')
-    print(f"utterances of run {fold}:\n")
+    print(f'EncoderClassifier.from_hparams(source="{folder}"), on')
+    if layout.is_final(fold):
+        print("training utterances (the final run holds none out):\n")
+    else:
+        print(f"test utterances of run {fold}:\n")
     print("| file | emotion | predicted | probability |")
     print("|---|---|---|---|")
     for row in rows:

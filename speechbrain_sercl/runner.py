@@ -12,6 +12,13 @@ union of the corpora's training parts, and per corpus stage 2
 (:mod:`speechbrain_sercl.classical`, in this process: seconds), each tested
 on that corpus's test part.
 
+With ``final=True`` (``sercl folds --final``) it runs the final run instead
+of the protocol's runs, for publishing: stage 1 on every utterance of every
+corpus, then stage 2 and FT on every utterance of each corpus, with no test
+part and so no classical floor, into ``<experiment>/<protocol>/final`` (see
+:mod:`speechbrain_sercl.layout`). The protocol's runs, run before or after
+with the same settings, give its cross-validated results.
+
 Every step is an ordinary recipe command, printed before it runs so that
 it can be rerun by hand; its console output is also kept in the step's
 ``step_log.txt``. A step whose outputs exist is skipped, so rerunning the
@@ -205,14 +212,25 @@ class FoldRunner:
         Command prefix of every step (default: this Python).
     runs : list of int, optional
         Only these runs (default: all).
+    final : bool
+        Run the final run (all the data, nothing tested) instead of the
+        protocol's runs.
     """
 
     def __init__(
-        self, hparams, arguments=(), methods=METHODS, launcher=None, runs=None
+        self,
+        hparams,
+        arguments=(),
+        methods=METHODS,
+        launcher=None,
+        runs=None,
+        final=False,
     ):
         unknown = set(methods) - set(METHODS)
         if unknown:
             raise ValueError(f"unknown methods {sorted(unknown)}: {METHODS}")
+        _check_final(final, methods, runs)
+        self.final = final
         self.methods = tuple(methods)
         self.launcher = shlex.split(launcher) if launcher else [sys.executable]
         self.runs = runs
@@ -251,14 +269,19 @@ class FoldRunner:
         )
 
     def run(self):
-        """Prepare the corpora, then run every missing step of every run.
+        """Prepare the corpora, then run every missing step of every run
+        (or of the final run).
 
         Returns
         -------
-        list of int
-            The runs that were done (or found done).
+        list of int or str
+            The runs that were done (or found done): ``["final"]`` for the
+            final run.
         """
         count = self.prepare()
+        if self.final:
+            self.run_fold(layout.FINAL_RUN)
+            return [layout.FINAL_RUN]
         runs = list(range(count)) if self.runs is None else list(self.runs)
         beyond = [fold for fold in runs if not 0 <= fold < count]
         if beyond:
@@ -301,12 +324,14 @@ class FoldRunner:
         A corpus with ``K`` folds is tested in runs ``0 .. K-1`` only, so
         that each of its folds counts once in its results (run ``i >= K``
         would test fold ``i mod K`` again); stage 1 of such a run still
-        trains on the training parts of every corpus.
+        trains on the training parts of every corpus. The final run trains
+        stage 2 and FT on every corpus, and has no classical floor (there
+        is nothing to test it on).
 
         Arguments
         ---------
-        fold : int
-            The run index.
+        fold : int or str
+            The run index, or ``"final"``.
         """
         stage1 = self.step_folder(fold, layout.STAGE1)
         encoder = layout.encoder_folder(
@@ -321,19 +346,52 @@ class FoldRunner:
             )
         if self.prepared is None:
             self.prepare()
-        tested = [c for c in self.corpora if fold < self.fold_counts[c]]
-        for corpus in tested:
+        for corpus in self.corpora_of(fold):
             for method in self.methods:
                 if method == CLASSICAL:
-                    self.run_classical(fold, corpus)
+                    if not layout.is_final(fold):
+                        self.run_classical(fold, corpus)
                     continue
                 output = self.step_folder(fold, method, corpus)
                 self._step(
                     method,
                     output,
                     self.downstream_overrides(fold, corpus, method),
-                    done=os.path.join(output, layout.TEST_REPORT_FILE),
+                    done=layout.finished_file(output, fold),
                 )
+
+    def final_steps(self):
+        """The stage-2 and FT step folders of the final run.
+
+        Returns
+        -------
+        list of str
+            One per corpus and trained method, in the order they run.
+        """
+        return [
+            self.step_folder(layout.FINAL_RUN, method, corpus)
+            for corpus in self.corpora_of(layout.FINAL_RUN)
+            for method in self.methods
+            if method in RECIPE_METHODS
+        ]
+
+    def corpora_of(self, fold):
+        """The corpora whose stage 2, FT and floor a run trains.
+
+        Arguments
+        ---------
+        fold : int or str
+            The run index, or ``"final"``.
+
+        Returns
+        -------
+        list of str
+            Run ``i``: the corpora with more than ``i`` folds; the final
+            run: every corpus.
+        """
+        if layout.is_final(fold):
+            return list(self.corpora)
+        return [c for c in self.corpora if fold < self.fold_counts[c]]
 
     def run_classical(self, fold, corpus):
         """The classical floor of one corpus and run (in this process).
@@ -368,8 +426,8 @@ class FoldRunner:
 
         Arguments
         ---------
-        fold : int
-            The run index.
+        fold : int or str
+            The run index, or ``"final"``.
         method : str
             ``contrastive``, ``classifier`` or ``finetune``.
         corpus : str, optional
@@ -393,8 +451,8 @@ class FoldRunner:
 
         Arguments
         ---------
-        fold : int
-            The run index.
+        fold : int or str
+            The run index, or ``"final"``.
         corpus : str
             The corpus name.
         method : str
@@ -508,6 +566,22 @@ class FoldRunner:
                 f"step {_step_name(method, output_folder)} ended without "
                 f"writing {done} (log: {log_path})"
             )
+
+
+def _check_final(final, methods, runs):
+    """Refuse a final run given runs, or with nothing to train."""
+    if not final:
+        return
+    if runs is not None:
+        raise ValueError(
+            "--final and --runs exclude each other: the final run is one "
+            "run on all the data (run the protocol's runs without --final)"
+        )
+    if set(methods) <= {CLASSICAL}:
+        raise ValueError(
+            "the final run trains classifier and/or finetune; the classical "
+            "floor has no final run (it needs a test part)"
+        )
 
 
 def _hparams_path(hparams):

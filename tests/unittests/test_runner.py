@@ -52,6 +52,11 @@ FAKE_STEP = textwrap.dedent(
         encoder = layout.encoder_folder(*args)
         os.makedirs(encoder)
         open(os.path.join(encoder, layout.ENCODER_FILE), "w").close()
+    elif config["fold"] == layout.FINAL_RUN:
+        output = layout.step_folder(*args, method, config["corpus"])
+        os.makedirs(output, exist_ok=True)
+        with open(layout.finished_file(output, config["fold"]), "w") as out:
+            json.dump({}, out)
     else:
         output = layout.step_folder(*args, method, config["corpus"])
         os.makedirs(output, exist_ok=True)
@@ -394,6 +399,83 @@ def test_runner_resumes_after_a_failed_step(fake_launcher, tmp_path):
         "classifier",
         "finetune",
     ]
+
+
+def test_the_final_run_trains_every_corpus_and_leaves_the_folds_be(
+    fake_launcher, tmp_path, capsys
+):
+    launcher, log = fake_launcher
+    experiment = tmp_path / "experiment"
+    assert main(demo(experiment, launcher, "--runs", "0")) == 0
+    results = experiment / "paper" / "results.json"
+    before = results.read_bytes()
+    protocol_steps = len(read_steps(log))
+    capsys.readouterr()
+
+    methods = ("classifier", "finetune", "classical")  # no floor to train
+    assert main(demo(experiment, launcher, "--final", methods=methods)) == 0
+    steps = read_steps(log)[protocol_steps:]
+    assert [(s["method"], s["values"].get("corpus")) for s in steps] == [
+        ("demo", None),
+        ("classifier", "iemocap"),
+        ("finetune", "iemocap"),
+        ("classifier", "casia"),
+        ("finetune", "casia"),
+    ]
+    assert all(s["values"]["fold"] == "final" for s in steps)
+    final = experiment / "paper" / "final"
+    assert (final / "contrastive" / "encoder" / layout.ENCODER_FILE).exists()
+    for corpus in ("iemocap", "casia"):
+        assert sorted(os.listdir(final / corpus)) == ["classifier", "finetune"]
+    out = capsys.readouterr().out
+    assert f"{final / 'casia' / 'finetune'}" in out
+    assert "No cross-validated results" not in out  # results.json exists
+    # The protocol's results are left as they were, and stay so.
+    assert results.read_bytes() == before
+    assert main(demo(experiment, launcher, "--runs", "0")) == 0
+    assert results.read_bytes() == before
+    # Every step found done: nothing runs again.
+    assert main(demo(experiment, launcher, "--final")) == 0
+    assert len(read_steps(log)) == protocol_steps + len(steps)
+
+
+def test_a_failed_final_run_resumes_where_it_stopped(
+    fake_launcher, tmp_path, monkeypatch, capsys
+):
+    launcher, log = fake_launcher
+    experiment = tmp_path / "experiment"
+    monkeypatch.setenv("FAIL_METHOD", "finetune")
+    assert main(demo(experiment, launcher, "--final")) == 1
+    assert "step finetune" in capsys.readouterr().err
+    monkeypatch.delenv("FAIL_METHOD")
+    assert main(demo(experiment, launcher, "--final")) == 0
+    assert "No cross-validated results" in capsys.readouterr().out
+    assert [s["method"] for s in read_steps(log)] == [
+        "demo",
+        "classifier",
+        "finetune",  # failed
+        "finetune",  # rerun: stage 1 and stage 2 of iemocap were done
+        "classifier",
+        "finetune",
+    ]
+    assert not (experiment / "paper" / "results.json").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--runs", "0"), "--final and --runs exclude each other"),
+        (("--methods", "classical"), "the classical floor has no final run"),
+    ],
+)
+def test_final_runs_that_cannot_be_are_refused(
+    fake_launcher, tmp_path, capsys, extra, message
+):
+    launcher, log = fake_launcher
+    arguments = demo(tmp_path / "e", launcher, "--final", *extra)
+    assert main(arguments) == 1
+    assert message in capsys.readouterr().err
+    assert read_steps(log) == []
 
 
 def test_runs_beyond_the_protocol_are_refused(fake_launcher, tmp_path, capsys):
