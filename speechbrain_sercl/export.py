@@ -2,7 +2,8 @@
 loads.
 
 :func:`export_step` turns a trained stage-2 or FT step of the fold runner
-into a folder that
+(of one of the protocol's runs, or of the final run on all the data) into a
+folder that
 
     from speechbrain.inference.classifiers import EncoderClassifier
     classifier = EncoderClassifier.from_hparams(source=<folder or hub id>)
@@ -22,7 +23,9 @@ The folder holds (:data:`EXPORT_FILES`):
 - ``label_encoder.ckpt``: SpeechBrain's ``CategoricalEncoder`` text file
   (the Pretrainer fetches ``<loadable>.ckpt`` from the default source, so
   the file keeps that name);
-- ``README.md``: a model card with Hugging Face metadata.
+- ``README.md``: a model card with Hugging Face metadata: the step's test
+  results, or for the final run (nothing held out) what it was trained on
+  and the cross-validated results of the same protocol.
 
 Loading instantiates the classes named in ``hyperparams.yaml``: load only
 folders from sources you trust (``sercl predict`` checks the targets).
@@ -89,6 +92,14 @@ METHOD_DESCRIPTIONS = {
         "fine-tuned together with cross-entropy on this corpus."
     ),
 }
+# What a final-run step was trained on, per method.
+FINAL_TRAINING = {
+    "classifier": (
+        "stage 1 on every utterance of every corpus of its experiment, then "
+        "stage 2 on all {count} utterances of {corpus}"
+    ),
+    "finetune": "fine-tuned on all {count} utterances of {corpus}",
+}
 _TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):", re.MULTILINE)
 _PLACEHOLDER = re.compile(r"^(\w+): !PLACEHOLDER$", re.MULTILINE)
 
@@ -153,17 +164,18 @@ def _paths(folder):
 def export_step(step_folder, output_folder, overwrite=False):
     """Write the inference folder of a trained stage-2 or FT step.
 
-    The weights are those the step tested: its latest complete checkpoint
-    (pooling and classifier; the speech model too for FT) and, for stage
-    2, the stage-1 speech model it loaded (``save/stage1/ssl.ckpt``). The
-    folder is written next to ``output_folder`` and moved into place, so
-    a failed export leaves nothing half-written.
+    The weights are those the step tested (or, in the final run, trained
+    last): its latest complete checkpoint (pooling and classifier; the
+    speech model too for FT) and, for stage 2, the stage-1 speech model it
+    loaded (``save/stage1/ssl.ckpt``). The folder is written next to
+    ``output_folder`` and moved into place, so a failed export leaves
+    nothing half-written.
 
     Arguments
     ---------
     step_folder : str or os.PathLike
-        A finished step: ``<experiment>/<protocol>/fold_<i>/<corpus>/
-        <classifier or finetune>``.
+        A finished step: ``<experiment>/<protocol>/<fold_<i> or final>/
+        <corpus>/<classifier or finetune>``.
     output_folder : str or os.PathLike
         The folder to write (must not exist unless ``overwrite``).
     overwrite : bool
@@ -208,7 +220,9 @@ def read_step(step_folder):
     Arguments
     ---------
     step_folder : str
-        A finished stage-2 or FT step folder.
+        A finished stage-2 or FT step folder: tested (a run of the
+        protocol) or trained (the final run), see
+        :func:`speechbrain_sercl.layout.finished_file`.
 
     Returns
     -------
@@ -228,14 +242,16 @@ def read_step(step_folder):
             f"{step_folder} is a {method!r} step; export a stage-2 "
             f"('classifier') or FT ('finetune') step folder"
         )
-    if not os.path.isfile(
-        layout.step_file(step_folder, layout.TEST_REPORT_FILE)
-    ):
+    settings = _step_settings(step_folder)
+    finished = layout.finished_file(step_folder, settings["fold"])
+    if not os.path.isfile(finished):
+        todo = (
+            "train" if layout.is_final(settings["fold"]) else "train and test"
+        )
         raise ValueError(
             f"{step_folder} has not finished (no "
-            f"{layout.TEST_REPORT_FILE}): train and test it first"
+            f"{os.path.basename(finished)}): {todo} it first"
         )
-    settings = _step_settings(step_folder)
     save = layout.save_folder(step_folder)
     checkpoint = AtomicCheckpointer(save).find_checkpoint()
     if checkpoint is None:
@@ -409,11 +425,6 @@ def model_card(step, config, classes, source="<user>/<model>"):
     str
         Markdown with a YAML metadata header.
     """
-    with open(
-        layout.step_file(step["step_folder"], layout.TEST_REPORT_FILE),
-        encoding="utf-8",
-    ) as stream:
-        metrics = json.load(stream)
     return _template("model_card.md").format(
         model_type=config["model_type"],
         corpus=step["corpus"],
@@ -421,12 +432,9 @@ def model_card(step, config, classes, source="<user>/<model>"):
         method_description=METHOD_DESCRIPTIONS[step["method"]],
         classes=", ".join(classes),
         source=source,
+        results=_results(step).rstrip("\n"),
         protocol=step["protocol"],
         fold=step["fold"],
-        test_count=sum(map(sum, metrics["confusion"])),
-        ua=f"{100 * metrics['UA']:.2f}",
-        wa=f"{100 * metrics['WA']:.2f}",
-        cross_validation=_cross_validation(step),
         ssl_source=step["ssl_source"],
         hidden_size=config["hidden_size"],
         seed=step["seed"],
@@ -434,24 +442,80 @@ def model_card(step, config, classes, source="<user>/<model>"):
     )
 
 
-def _cross_validation(step):
-    """A sentence on the run's mean over folds, when the runner wrote it."""
+def _results(step):
+    """The card's results: the step's test (a run of the protocol), or
+    what the final run trained on; then the protocol's cross-validation."""
+    finished = layout.finished_file(step["step_folder"], step["fold"])
+    with open(finished, encoding="utf-8") as stream:
+        report = json.load(stream)
+    if layout.is_final(step["fold"]):
+        return _final_results(step, report)
+    return _template("results_fold.md").format(
+        corpus=step["corpus"],
+        protocol=step["protocol"],
+        fold=step["fold"],
+        test_count=sum(map(sum, report["confusion"])),
+        ua=f"{100 * report['UA']:.2f}",
+        wa=f"{100 * report['WA']:.2f}",
+        cross_validation=_cross_validation(step),
+    )
+
+
+def _final_results(step, report):
+    """What a final-run step trained on (``trained.json``), and the
+    protocol's cross-validated results."""
+    training = FINAL_TRAINING[step["method"]].format(
+        count=report["train_utterances"], corpus=step["corpus"]
+    )
+    return _template("results_final.md").format(
+        protocol=step["protocol"],
+        training=training,
+        cross_validation=_cross_validation(step),
+    )
+
+
+def _protocol_summary(step):
+    """The entry of the step's corpus and method in the protocol's
+    ``results.json`` (next to the runs), or None when there is none."""
     run_folder = os.path.dirname(os.path.dirname(step["step_folder"]))
     results_path = os.path.join(
         os.path.dirname(run_folder), layout.RESULTS_JSON
     )
     try:
         with open(results_path, encoding="utf-8") as stream:
-            summary = json.load(stream)[step["corpus"]][step["method"]]
+            return json.load(stream)[step["corpus"]][step["method"]]
     except (OSError, KeyError, ValueError):
+        return None
+
+
+def _cross_validation(step):
+    """A sentence on the protocol's mean over folds, when the runner wrote
+    it."""
+    summary = _protocol_summary(step)
+    final = layout.is_final(step["fold"])
+    if summary is None and final:
+        return (
+            f"No cross-validated results of protocol `{step['protocol']}` "
+            "were found next to this run: run `sercl folds` with the same "
+            "settings, without `--final`, for them."
+        )
+    if summary is None:
         return "The run's other folds were not summarised next to it."
-    mean, std = summary["mean"], summary["std"]
-    return (
-        f"Over the run's {len(summary['folds'])} fold(s), one model each: "
+    mean, std, count = summary["mean"], summary["std"], len(summary["folds"])
+    scores = (
         f"UA {100 * mean['UA']:.2f} ± {100 * std['UA']:.2f} and WA "
         f"{100 * mean['WA']:.2f} ± {100 * std['WA']:.2f} (mean ± population "
-        "standard deviation)."
+        "standard deviation)"
     )
+    if final:
+        return (
+            f"Cross-validated, protocol `{step['protocol']}` (in the same "
+            "experiment folder: one model per fold, each trained the same "
+            f"way without that fold and tested on it) gave over {count} "
+            f"fold(s): {scores}. This estimates how a model trained this way "
+            f"does on unseen {step['corpus']} utterances."
+        )
+    return f"Over the run's {count} fold(s), one model each: {scores}."
 
 
 def _step_command(step_folder):
