@@ -496,8 +496,9 @@ def _cross_validation(step):
     if summary is None and final:
         return (
             f"No cross-validated results of protocol `{step['protocol']}` "
-            "were found next to this run: run `sercl folds` with the same "
-            "settings, without `--final`, for them."
+            f"for this method on {step['corpus']} were found next to this "
+            "run: run `sercl folds` with the same settings, without "
+            "`--final`, for them."
         )
     if summary is None:
         return "The run's other folds were not summarised next to it."

@@ -39,7 +39,8 @@ def dataio_prep(hparams, split):
     """The training utterances of this run, all corpora together.
 
     Stage 1 of run i sees only the training parts of run i: the test fold
-    of every corpus is left out (the split is written to the output folder).
+    of every corpus is left out; the final run (``--fold=final``) sees every
+    utterance (the split is written to the output folder).
     """
     train_data = make_dataset(
         split.manifest, split.train(), crop=hparams["train_crop"]
