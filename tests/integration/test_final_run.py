@@ -10,6 +10,7 @@ says what it was trained on, then, once the protocol's run 0 has written
 """
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -127,3 +128,14 @@ def test_the_exported_final_model_classifies_and_says_what_it_is(
     assert "No cross-validated results" not in card
     assert "Cross-validated, protocol `paper`" in card
     assert f"over 1 fold(s): UA {ua:.2f} ± 0.00" in card
+
+
+def test_an_unfinished_final_step_is_not_exported(experiment, tmp_path, capsys):
+    step = experiment / "paper" / "final" / "casia" / "classifier"
+    unfinished = tmp_path / "paper" / "final" / "casia" / "classifier"
+    shutil.copytree(step, unfinished)
+    (unfinished / "trained.json").unlink()
+    assert sercl(["export", str(unfinished), str(tmp_path / "model")]) == 1
+    error = capsys.readouterr().err
+    assert "has not finished (no trained.json): train it first" in error
+    assert not (tmp_path / "model").exists()
