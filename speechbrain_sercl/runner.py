@@ -488,8 +488,8 @@ class FoldRunner:
         if refused:
             raise ValueError(
                 f"{', '.join(refused)}: set by the fold runner for each step "
-                "(use --runs to choose runs, --experiment_folder to move "
-                "every output)"
+                "(use --runs to choose runs, --final for the final run, "
+                "--experiment_folder to move every output)"
             )
         everywhere = set().union(*self.declared.values())
         unknown = sorted(set(given.overrides) - everywhere)
