@@ -48,6 +48,7 @@ Authors
 """
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -64,10 +65,14 @@ from speechbrain.utils.distributed import run_on_main
 from torch.nn.utils.rnn import pad_sequence
 from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
 
+from speechbrain_sercl.pretraining import pretrain_on_synthetic_speech
+
 __all__ = [
+    "PRETRAINED_TINY_MODELS",
     "STAGES",
     "TINY_MODELS",
     "SSLBackbone",
+    "cache_folder",
     "encoder_parameters",
     "materialise_from_config",
     "materialise_tiny_model",
@@ -110,6 +115,16 @@ TINY_MODELS = {
     "tiny-hubert": {"model_type": "hubert", **_TINY_COMMON},
 }
 
+# Tiny models pretrained once without labels on synthetic speech
+# (speechbrain_sercl.pretraining): name -> the tiny model they start from.
+# The demo's stand-in for a pre-trained WavLM. They are kept in the cache
+# folder (cache_folder()), shared by every run, as a download would be.
+PRETRAINED_TINY_MODELS = {
+    "tiny-wavlm-pretrained": "tiny-wavlm",
+    "tiny-hubert-pretrained": "tiny-hubert",
+}
+PRETRAINING_VERSION = 1  # bump when the pretraining changes
+
 # Preprocessor settings mirror microsoft/wavlm-base-plus (raw waveform) and
 # facebook/hubert-base-ls960 (zero-mean unit-variance waveform).
 _TINY_PREPROCESSORS = {
@@ -148,19 +163,51 @@ def _is_empty_folder(path):
     return os.path.isdir(path) and not os.listdir(path)
 
 
+def _tiny_names():
+    """Every tiny model name, random and pretrained."""
+    return sorted([*TINY_MODELS, *PRETRAINED_TINY_MODELS])
+
+
 def _check_tiny_name(name):
     """Raises a ValueError naming the known tiny models if name is unknown."""
-    if name not in TINY_MODELS:
+    if name not in _tiny_names():
         raise ValueError(
             f"Unknown tiny model {name!r}; known tiny models: "
-            f"{', '.join(sorted(TINY_MODELS))}"
+            f"{', '.join(_tiny_names())}"
         )
 
 
-def materialise_tiny_model(name, folder, seed=0):
-    """Writes a randomly initialised tiny speech model as a local HF folder.
+def cache_folder():
+    """Where models built once for every run are kept.
 
-    The folder gets ``config.json``, ``preprocessor_config.json`` and
+    ``$SERCL_CACHE``, else ``$XDG_CACHE_HOME/speechbrain_sercl``, else
+    ``~/.cache/speechbrain_sercl``.
+
+    Returns
+    -------
+    str
+
+    Example
+    -------
+    >>> getfixture("monkeypatch").setenv("SERCL_CACHE", "/data/cache")
+    >>> cache_folder()
+    '/data/cache'
+    """
+    if os.environ.get("SERCL_CACHE"):
+        return os.environ["SERCL_CACHE"]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    return os.path.join(base, "speechbrain_sercl")
+
+
+def materialise_tiny_model(name, folder, seed=0):
+    """Writes a tiny speech model as a local HF folder.
+
+    A name of :data:`TINY_MODELS` is randomly initialised; a name of
+    :data:`PRETRAINED_TINY_MODELS` is then pretrained without labels
+    (:mod:`speechbrain_sercl.pretraining`, about half a minute). The folder
+    gets ``config.json``, ``preprocessor_config.json`` and
     ``model.safetensors``. The weights depend only on ``name`` and ``seed``
     (the global random state is left untouched). A folder that is already
     complete is reused as it is. The files are written to a temporary
@@ -170,7 +217,7 @@ def materialise_tiny_model(name, folder, seed=0):
     Arguments
     ---------
     name : str
-        A key of :data:`TINY_MODELS`.
+        A key of :data:`TINY_MODELS` or :data:`PRETRAINED_TINY_MODELS`.
     folder : str or os.PathLike
         Where to write the model.
     seed : int
@@ -197,18 +244,27 @@ def materialise_tiny_model(name, folder, seed=0):
     ['config.json', 'model.safetensors', 'preprocessor_config.json']
     """
     _check_tiny_name(name)
+    base = PRETRAINED_TINY_MODELS.get(name, name)
     feature_extractor = {
         "feature_size": 1,
         "sampling_rate": 16000,
         "padding_value": 0.0,
-        **_TINY_PREPROCESSORS[name],
+        **_TINY_PREPROCESSORS[base],
     }
+    prepare = None
+    if name in PRETRAINED_TINY_MODELS:
+        prepare = functools.partial(
+            pretrain_on_synthetic_speech,
+            normalize_wav=feature_extractor["do_normalize"],
+            seed=seed,
+        )
     return _write_model_folder(
-        TINY_MODELS[name],
+        TINY_MODELS[base],
         feature_extractor,
         folder,
         seed,
         f"tiny model {name!r}",
+        prepare,
     )
 
 
@@ -288,8 +344,11 @@ def speech_model_settings(source, save_path):
     )
 
 
-def _write_model_folder(config, feature_extractor, folder, seed, what):
-    """Writes a randomly initialised model folder once (see the callers)."""
+def _write_model_folder(
+    config, feature_extractor, folder, seed, what, prepare=None
+):
+    """Writes a model folder once: random weights, then ``prepare(model)``
+    if given (see the callers)."""
     folder = os.fspath(folder)
     if os.path.isdir(folder) and not _missing_files(folder):
         return folder
@@ -298,23 +357,24 @@ def _write_model_folder(config, feature_extractor, folder, seed, what):
             f"Cannot write {what} to {folder!r}: it exists, is "
             f"not empty and lacks {', '.join(_missing_files(folder))}"
         )
-    config = AutoConfig.for_model(**config)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = AutoModel.from_config(config)
-    extractor = Wav2Vec2FeatureExtractor(
-        **{
-            key: value
-            for key, value in feature_extractor.items()
-            if key not in _EXTRACTOR_METADATA
-        }
-    )
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
     # Separate runs may share the folder: one writes, the others reuse it.
     with FileLock(f"{os.path.abspath(folder)}.lock"):
         if os.path.isdir(folder) and not _missing_files(folder):
             return folder
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = AutoModel.from_config(AutoConfig.for_model(**config))
+        if prepare is not None:
+            prepare(model)
+        extractor = Wav2Vec2FeatureExtractor(
+            **{
+                key: value
+                for key, value in feature_extractor.items()
+                if key not in _EXTRACTOR_METADATA
+            }
+        )
         staging = tempfile.mkdtemp(prefix=".model-", dir=parent)
         try:
             model.save_pretrained(staging)
@@ -362,6 +422,12 @@ def resolve_source(source, save_path):
     True
     """
     source = os.fspath(source)
+    if source in PRETRAINED_TINY_MODELS:
+        folder = os.path.join(
+            cache_folder(), f"{source}-v{PRETRAINING_VERSION}"
+        )
+        run_on_main(materialise_tiny_model, args=[source, folder])
+        return folder
     if source in TINY_MODELS:
         folder = os.path.join(os.fspath(save_path), source)
         # Under DDP transformers writes weights on rank 0 only: the main
@@ -385,7 +451,7 @@ def resolve_source(source, save_path):
         return source
     raise ValueError(
         f"Speech model source {source!r} is not a tiny model name "
-        f"({', '.join(sorted(TINY_MODELS))}), an existing folder, nor a "
+        f"({', '.join(_tiny_names())}), an existing folder, nor a "
         "hub id of the form 'org/name'"
     )
 
@@ -418,8 +484,9 @@ def model_type_of(source_folder):
     """
     source = os.fspath(source_folder)
     config_file = os.path.join(source, "config.json")
-    if source in TINY_MODELS:
-        model_type = TINY_MODELS[source]["model_type"]
+    if source in _tiny_names():
+        base = PRETRAINED_TINY_MODELS.get(source, source)
+        model_type = TINY_MODELS[base]["model_type"]
     elif os.path.isfile(config_file):
         with open(config_file, encoding="utf-8") as stream:
             model_type = json.load(stream).get("model_type")

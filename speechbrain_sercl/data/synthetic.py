@@ -39,6 +39,7 @@ __all__ = [
     "make_speaker_voice",
     "prepare_synthetic",
     "synthesize_utterance",
+    "unlabelled_utterances",
 ]
 
 # Bump whenever the synthesis changes, so old stamps are not trusted.
@@ -93,6 +94,7 @@ CASIA_SPEAKERS = {
 CASIA_EMOTIONS = ("angry", "fear", "happy", "neutral", "sad", "surprise")
 CASIA_FIRST_NUMBER = 201
 CORPUS_SEEDS = {"iemocap": 1, "casia": 2}
+UNLABELLED_SEED = 3  # the label-free pretraining speech
 NEUTRAL_FORMANTS_HZ = np.array([550.0, 1650.0, 2600.0, 3500.0])
 FORMANT_BANDWIDTHS_HZ = np.array([80.0, 110.0, 160.0, 250.0])
 WAVETABLE_SIZE = 2048
@@ -277,6 +279,55 @@ def _blend_profiles(first, second, weight):
     return {
         key: weight * first[key] + (1 - weight) * second[key] for key in first
     }
+
+
+def unlabelled_utterances(count, duration, sample_rate, seed):
+    """Synthetic speech with no emotion label, for label-free pretraining.
+
+    Each utterance mixes the emotion profiles with random weights (drawn
+    from a Dirichlet distribution, so most lean towards one or two
+    emotions without being any of them) and is spoken by one of 40
+    random voices, none of which belongs to a corpus.
+
+    Arguments
+    ---------
+    count : int
+        Number of utterances.
+    duration : float
+        Length of each, in seconds.
+    sample_rate : int
+        Sampling rate in Hz.
+    seed : int
+        Seed of everything drawn.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[count, samples]``, float32.
+
+    Example
+    -------
+    >>> unlabelled_utterances(3, 0.5, 16000, seed=0).shape
+    (3, 8000)
+    """
+    rng = np.random.default_rng([seed, UNLABELLED_SEED])
+    voices = [make_speaker_voice(gender, rng) for gender in "FM" * 20]
+    emotions = sorted(EMOTION_PROFILES)
+    utterances = []
+    for _ in range(count):
+        weights = rng.dirichlet(np.full(len(emotions), 0.5))
+        profile = {
+            field: sum(
+                weight * EMOTION_PROFILES[emotion][field]
+                for weight, emotion in zip(weights, emotions, strict=True)
+            )
+            for field in PROFILE_FIELDS
+        }
+        voice = voices[rng.integers(len(voices))]
+        utterances.append(
+            synthesize_utterance(profile, voice, sample_rate, duration, rng)
+        )
+    return np.stack(utterances)
 
 
 def _dropped_label_profile(label, rng):

@@ -1,0 +1,157 @@
+"""Label-free pretraining of the tiny demo models on synthetic speech.
+
+The method fine-tunes a *pre-trained* self-supervised speech model; the
+embedded demo cannot download one, and a randomly initialised tiny model
+passes on too little for emotions through its frozen feature encoder (a
+logistic regression on its pooled frame features scored 38 % / 61 % UA on
+the demo's CASIA-like / IEMOCAP-like fold 0, against 81 % / 86 % for MFCC
+statistics). So the ``tiny-*-pretrained`` models of
+:mod:`speechbrain_sercl.backbone` are pretrained once, without labels, the
+way DistilHuBERT learns from a teacher: each frame of the transformer's
+output regresses, through a linear head that is then thrown away, the
+standardised log-mel spectrum of the same 20 ms (hop 320 samples, window
+400), on synthetic speech of random voices and random mixtures of the
+emotion profiles (:func:`speechbrain_sercl.data.synthetic.
+unlabelled_utterances`, none of it in the demo corpora). The model's
+masked-time augmentation is on, so some frames are predicted from their
+context. It takes about half a minute on two CPU cores, once.
+
+Example
+-------
+>>> import torch
+>>> from transformers import AutoConfig, AutoModel
+>>> from speechbrain_sercl.backbone import TINY_MODELS
+>>> model = AutoModel.from_config(
+...     AutoConfig.for_model(**TINY_MODELS["tiny-wavlm"])
+... )
+>>> losses = pretrain_on_synthetic_speech(
+...     model, steps=2, utterances=8, batch_size=4, progress=False
+... )
+>>> len(losses)
+2
+"""
+
+import numpy as np
+import torch
+import torchaudio
+from tqdm import tqdm
+
+from speechbrain_sercl.data.synthetic import unlabelled_utterances
+
+__all__ = ["log_mel_targets", "pretrain_on_synthetic_speech"]
+
+SAMPLE_RATE = 16000
+N_MELS = 40
+HOP = 320  # one frame of the speech model
+WINDOW = 400
+
+
+def log_mel_targets(wavs):
+    """Standardised log-mel frames of a batch of 16 kHz waveforms.
+
+    Arguments
+    ---------
+    wavs : torch.Tensor
+        ``[B, samples]``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B, frames, N_MELS]``, each mel band with zero mean and unit
+        variance over the batch.
+
+    Example
+    -------
+    >>> targets = log_mel_targets(torch.randn(2, 16000))
+    >>> targets.shape
+    torch.Size([2, 49, 40])
+    >>> bool(targets.mean((0, 1)).abs().max() < 1e-4)
+    True
+    """
+    mel = torchaudio.transforms.MelSpectrogram(
+        SAMPLE_RATE,
+        n_fft=WINDOW,
+        hop_length=HOP,
+        n_mels=N_MELS,
+        center=False,
+    )
+    with torch.no_grad():
+        frames = torch.log(mel(wavs) + 1e-6).transpose(1, 2)
+        mean = frames.mean((0, 1))
+        std = frames.std((0, 1))
+    return (frames - mean) / std
+
+
+def pretrain_on_synthetic_speech(
+    model,
+    steps=400,
+    utterances=512,
+    seconds=2.0,
+    batch_size=16,
+    lr=2e-3,
+    normalize_wav=False,
+    seed=0,
+    progress=True,
+):
+    """Pretrain a Hugging Face WavLM / HuBERT model in place, label-free.
+
+    Arguments
+    ---------
+    model : transformers.PreTrainedModel
+        A ``WavLMModel`` or ``HubertModel``; left in eval mode.
+    steps : int
+        Optimiser steps.
+    utterances : int
+        Size of the synthetic speech set.
+    seconds : float
+        Length of each utterance.
+    batch_size : int
+        Utterances per step.
+    lr : float
+        Adam's learning rate.
+    normalize_wav : bool
+        Standardise each waveform first (the model's feature extractor
+        setting, ``do_normalize``).
+    seed : int
+        Seed of the speech, the batches, dropout and masking (the global
+        random states of torch and numpy are left as they were).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    list of float
+        The loss (mean squared error) of every step.
+    """
+    wavs = torch.from_numpy(
+        unlabelled_utterances(utterances, seconds, SAMPLE_RATE, seed)
+    )
+    if normalize_wav:
+        wavs = (wavs - wavs.mean(1, keepdim=True)) / (
+            wavs.std(1, keepdim=True) + 1e-7
+        )
+    targets = log_mel_targets(wavs)
+    head = torch.nn.Linear(model.config.hidden_size, N_MELS)
+    optimizer = torch.optim.Adam(
+        [*model.parameters(), *head.parameters()], lr=lr
+    )
+    losses = []
+    numpy_state = np.random.get_state()  # Hugging Face masks with numpy
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        model.train()
+        for _ in tqdm(range(steps), desc="Pretraining", disable=not progress):
+            batch = torch.randint(len(wavs), (batch_size,))
+            hidden = model(wavs[batch]).last_hidden_state
+            frames = min(hidden.shape[1], targets.shape[1])
+            loss = torch.nn.functional.mse_loss(
+                head(hidden[:, :frames]), targets[batch, :frames]
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    np.random.set_state(numpy_state)
+    model.eval()
+    return losses

@@ -1,0 +1,97 @@
+"""Label-free pretraining of the tiny demo models."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel
+
+from speechbrain_sercl import backbone
+from speechbrain_sercl.backbone import TINY_MODELS, resolve_source
+from speechbrain_sercl.data.synthetic import unlabelled_utterances
+from speechbrain_sercl.pretraining import (
+    HOP,
+    N_MELS,
+    WINDOW,
+    log_mel_targets,
+    pretrain_on_synthetic_speech,
+)
+
+
+def small_model(seed=0):
+    torch.manual_seed(seed)
+    config = dict(
+        TINY_MODELS["tiny-wavlm"], hidden_size=16, intermediate_size=32
+    )
+    return AutoModel.from_config(AutoConfig.for_model(**config))
+
+
+def test_pretraining_learns_and_repeats_under_its_seed():
+    kwargs = {"steps": 30, "utterances": 16, "seconds": 0.5, "batch_size": 8}
+    losses = pretrain_on_synthetic_speech(
+        small_model(), progress=False, **kwargs
+    )
+    again = pretrain_on_synthetic_speech(
+        small_model(), progress=False, **kwargs
+    )
+    assert losses == again
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+    state, numpy_state = torch.get_rng_state(), np.random.get_state()[1]
+    pretrain_on_synthetic_speech(small_model(), progress=False, **kwargs)
+    assert torch.equal(state, torch.get_rng_state())
+    assert np.array_equal(numpy_state, np.random.get_state()[1])
+
+
+def test_log_mel_targets_are_standardised_log_mel_frames():
+    wavs = torch.from_numpy(unlabelled_utterances(3, 1.0, 16000, seed=1))
+    targets = log_mel_targets(wavs).double()
+    assert targets.shape == (3, (16000 - WINDOW) // HOP + 1, N_MELS)
+    flat = targets.reshape(-1, N_MELS)
+    assert torch.allclose(
+        flat.mean(0), torch.zeros(N_MELS, dtype=float), atol=1e-5
+    )
+    assert torch.allclose(
+        flat.std(0), torch.ones(N_MELS, dtype=float), atol=1e-4
+    )
+    # A louder frame has more energy in its bands: the per-frame mean of
+    # the targets follows the frame's log energy (independent formula).
+    frames = wavs.unfold(1, WINDOW, HOP)
+    log_energy = torch.log((frames.double() ** 2).sum(-1) + 1e-9)
+    correlation = np.corrcoef(
+        log_energy.flatten().numpy(), targets.mean(-1).flatten().numpy()
+    )[0, 1]
+    assert correlation > 0.9
+
+
+def test_unlabelled_speech_is_new_speech_each_time():
+    first = unlabelled_utterances(4, 0.5, 16000, seed=0)
+    assert np.array_equal(first, unlabelled_utterances(4, 0.5, 16000, seed=0))
+    assert not np.array_equal(
+        first, unlabelled_utterances(4, 0.5, 16000, seed=1)
+    )
+    assert len({row.tobytes() for row in first}) == 4
+
+
+@pytest.mark.parametrize(
+    "name, normalize",
+    [("tiny-wavlm-pretrained", False), ("tiny-hubert-pretrained", True)],
+)
+def test_pretrained_tiny_models_are_built_once_in_the_cache(
+    tmp_path, monkeypatch, name, normalize
+):
+    calls = []
+
+    def fake_pretraining(model, normalize_wav, seed):
+        calls.append((type(model).__name__, normalize_wav, seed))
+
+    monkeypatch.setenv("SERCL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(
+        backbone, "pretrain_on_synthetic_speech", fake_pretraining
+    )
+    folder = resolve_source(name, tmp_path / "save")
+    assert folder == str(
+        tmp_path / "cache" / f"{name}-v{backbone.PRETRAINING_VERSION}"
+    )
+    assert resolve_source(name, tmp_path / "elsewhere") == folder
+    model_class = "WavLMModel" if "wavlm" in name else "HubertModel"
+    assert calls == [(model_class, normalize, 0)]
+    assert not (tmp_path / "save").exists()
