@@ -84,9 +84,10 @@ def fold_predictions(step):
 
 def assert_reproduces(classifier, rows, classes):
     """``classify_file`` gives every row's label and probabilities."""
-    assert classifier.hparams.label_encoder.decode_ndim(
-        list(range(len(classes)))
-    ) == classes
+    assert (
+        classifier.hparams.label_encoder.decode_ndim(list(range(len(classes))))
+        == classes
+    )
     for row in rows:
         log_probabilities, score, index, labels = classifier.classify_file(
             row["wav"]

@@ -115,7 +115,9 @@ def test_materialise_refuses_a_foreign_folder(tmp_path):
 
 
 def test_unknown_tiny_name_lists_known(tmp_path):
-    with pytest.raises(ValueError, match="tiny-hubert, tiny-wavlm"):
+    with pytest.raises(
+        ValueError, match="tiny-hubert, tiny-hubert-pretrained, tiny-wavlm, "
+    ):
         materialise_tiny_model("tiny-conformer", tmp_path / "x")
 
 
