@@ -11,10 +11,11 @@ Authors
 """
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 
-__all__ = ["writing_atomically"]
+__all__ = ["writing_atomically", "writing_folder_atomically"]
 
 
 @contextmanager
@@ -60,3 +61,52 @@ def writing_atomically(path):
     except BaseException:
         os.unlink(tmp_path)
         raise
+
+
+@contextmanager
+def writing_folder_atomically(folder):
+    """Give a temporary folder that replaces ``folder`` when the block
+    succeeds.
+
+    The temporary folder is next to ``folder`` (same file system) and
+    readable by all (``0o755``); on success it replaces ``folder`` (an
+    existing one is removed first, so there is a moment with neither), on
+    an error it goes and ``folder`` stays as it was.
+
+    Arguments
+    ---------
+    folder : str or os.PathLike
+        The folder to (re)write.
+
+    Yields
+    ------
+    str
+        The temporary folder to write to.
+
+    Example
+    -------
+    >>> folder = getfixture("tmp_path") / "model"
+    >>> with writing_folder_atomically(folder) as tmp:
+    ...     _ = open(os.path.join(tmp, "a.txt"), "w").write("a")
+    >>> sorted(os.listdir(folder)), oct(os.stat(folder).st_mode & 0o777)
+    (['a.txt'], '0o755')
+    >>> with writing_folder_atomically(folder) as tmp:
+    ...     raise RuntimeError("interrupted")
+    Traceback (most recent call last):
+    ...
+    RuntimeError: interrupted
+    >>> sorted(os.listdir(folder.parent))
+    ['model']
+    """
+    folder = os.fspath(folder)
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".staging-", dir=parent)
+    try:
+        os.chmod(staging, 0o755)  # mkdtemp's 0o700 would keep it private
+        yield staging
+        if os.path.exists(folder):
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -53,7 +53,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 
 import torch
@@ -65,6 +64,7 @@ from speechbrain.utils.distributed import run_on_main
 from torch.nn.utils.rnn import pad_sequence
 from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
 
+from speechbrain_sercl.atomic import writing_folder_atomically
 from speechbrain_sercl.pretraining import pretrain_on_synthetic_speech
 
 __all__ = [
@@ -375,15 +375,9 @@ def _write_model_folder(
                 if key not in _EXTRACTOR_METADATA
             }
         )
-        staging = tempfile.mkdtemp(prefix=".model-", dir=parent)
-        try:
+        with writing_folder_atomically(folder) as staging:
             model.save_pretrained(staging)
             extractor.save_pretrained(staging)
-            if os.path.isdir(folder):
-                os.rmdir(folder)
-            os.replace(staging, folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

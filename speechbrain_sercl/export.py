@@ -45,6 +45,7 @@ import torch
 from ruamel.yaml import YAML
 
 from speechbrain_sercl import layout
+from speechbrain_sercl.atomic import writing_folder_atomically
 from speechbrain_sercl.backbone import speech_model_settings
 from speechbrain_sercl.checkpoints import AtomicCheckpointer
 from speechbrain_sercl.report import METHOD_NAMES
@@ -199,18 +200,9 @@ def export_step(step_folder, output_folder, overwrite=False):
         raise ValueError(
             f"{output_folder} exists; choose another folder or overwrite it"
         )
-    parent = os.path.dirname(os.path.abspath(output_folder))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
-    try:
-        os.chmod(staging, 0o755)  # mkdtemp's 0o700 would keep it private
+    with writing_folder_atomically(output_folder) as staging:
         _write_export(step, staging)
         validate_export(staging)
-        if os.path.exists(output_folder):
-            shutil.rmtree(output_folder)
-        os.replace(staging, output_folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return output_folder
 
 

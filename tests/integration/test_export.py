@@ -276,4 +276,4 @@ def test_export_refuses_what_it_cannot_export(experiment, tmp_path, capsys):
     assert sercl(["export", str(unfinished), str(tmp_path / "b")]) == 1
     assert "has not finished" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
-    assert not list(Path(tmp_path).glob(".export-*"))
+    assert not list(Path(tmp_path).glob(".staging-*"))
