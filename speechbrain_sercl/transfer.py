@@ -21,7 +21,8 @@ Authors
 
 import os
 
-from speechbrain.utils.checkpoints import torch_patched_state_dict_load
+import torch
+from speechbrain.utils.checkpoints import hook_on_loading_state_dict_checkpoint
 
 __all__ = ["load_label_encoder", "strict_parameter_transfer"]
 
@@ -36,8 +37,8 @@ def strict_parameter_transfer(obj, path):
     obj : torch.nn.Module
         The module to load into.
     path : str or os.PathLike
-        The state-dict file (read on the CPU, with SpeechBrain's key
-        patching, as its default hook does).
+        The state-dict file (read on the CPU with ``weights_only=True``,
+        with SpeechBrain's key patching, as its default hook does).
 
     Raises
     ------
@@ -60,7 +61,11 @@ def strict_parameter_transfer(obj, path):
     ...
     RuntimeError: .../layer.ckpt does not fit Linear: unexpected keys ['bias']
     """
-    state_dict = torch_patched_state_dict_load(path, "cpu")
+    # As SpeechBrain's torch_patched_state_dict_load, but never unpickling
+    # anything but tensors and plain containers, whatever torch's default.
+    state_dict = hook_on_loading_state_dict_checkpoint(
+        torch.load(path, map_location="cpu", weights_only=True)
+    )
     expected = set(obj.state_dict())
     problems = [
         _keys("missing", expected - set(state_dict)),

@@ -1,0 +1,31 @@
+"""Loading weights never runs code hidden in a checkpoint."""
+
+import collections
+import pickle
+
+import pytest
+import torch
+
+from speechbrain_sercl.transfer import strict_parameter_transfer
+
+
+class Payload:
+    """Stands for any object whose unpickling could run code."""
+
+
+def test_a_checkpoint_holding_more_than_tensors_is_refused(tmp_path):
+    layer = torch.nn.Linear(2, 2)
+    path = tmp_path / "pooling.ckpt"
+    state = collections.OrderedDict(layer.state_dict())
+    state["extra"] = Payload()
+    torch.save(state, path)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load"):
+        strict_parameter_transfer(layer, path)
+
+
+def test_a_plain_state_dict_loads_bit_for_bit(tmp_path):
+    source, target = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    torch.save(source.state_dict(), tmp_path / "layer.ckpt")
+    strict_parameter_transfer(target, tmp_path / "layer.ckpt")
+    assert torch.equal(source.weight, target.weight)
+    assert torch.equal(source.bias, target.bias)
