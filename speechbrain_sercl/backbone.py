@@ -74,6 +74,7 @@ __all__ = [
     "SSLBackbone",
     "cache_folder",
     "encoder_parameters",
+    "frame_count",
     "materialise_from_config",
     "materialise_tiny_model",
     "model_type_of",
@@ -508,8 +509,28 @@ def _valid_sample_counts(wavs, wav_lens):
     return torch.round(wav_lens * wavs.shape[1]).long().tolist()
 
 
-def _frame_count(num_samples, config):
-    """Frames the CNN makes from ``num_samples`` samples (0 if too few)."""
+def frame_count(num_samples, config):
+    """Frames the CNN makes from ``num_samples`` samples (0 if too few).
+
+    Arguments
+    ---------
+    num_samples : int
+        Samples of one utterance.
+    config : transformers.PretrainedConfig
+        The speech model's configuration (``conv_kernel``,
+        ``conv_stride``).
+
+    Returns
+    -------
+    int
+        The number of output frames.
+
+    Example
+    -------
+    >>> from transformers import WavLMConfig
+    >>> frame_count(16000, WavLMConfig()), frame_count(399, WavLMConfig())
+    (49, 0)
+    """
     for kernel, stride in zip(
         config.conv_kernel, config.conv_stride, strict=True
     ):
@@ -775,12 +796,12 @@ class SSLBackbone(torch.nn.Module):
         tensor([1.0000, 0.1300])
         """
         frames = self._frame_counts(_valid_sample_counts(wavs, wav_lens))
-        total = _frame_count(wavs.shape[1], self.hf_model.config)
+        total = frame_count(wavs.shape[1], self.hf_model.config)
         return torch.tensor(frames, device=wavs.device) / total
 
     def _frame_counts(self, counts):
         """CNN frames of each utterance; a ValueError if one has none."""
-        frames = [_frame_count(n, self.hf_model.config) for n in counts]
+        frames = [frame_count(n, self.hf_model.config) for n in counts]
         for index, (count, frame) in enumerate(
             zip(counts, frames, strict=True)
         ):
@@ -804,7 +825,7 @@ class SSLBackbone(torch.nn.Module):
             ],
             batch_first=True,
         )
-        total = _frame_count(wavs.shape[1], self.hf_model.config)
+        total = frame_count(wavs.shape[1], self.hf_model.config)
         return F.pad(features, (0, 0, 0, total - features.shape[1]))
 
     def _utterance_features(self, wav):

@@ -9,7 +9,8 @@ An experiment (one speech model, one seed) writes::
                     encoder/             ssl.ckpt, pooling.ckpt
                 <corpus>/<method>/       stage 2 ("classifier") or FT
                     test_metrics.json, predictions.csv
-                    save/                checkpoints, label_encoder.txt
+                    save/                checkpoints, label_encoder.txt,
+                        feature_cache/   stage 2's cached features
             final/                       the final run: as fold_<i>, on
                                          every utterance; its per-corpus
                                          steps write trained.json, no test
@@ -64,6 +65,7 @@ __all__ = [
     "corpus_folder",
     "encoder_files",
     "encoder_folder",
+    "feature_cache_folder",
     "finished_file",
     "fold_of_folder",
     "is_final",
@@ -93,6 +95,7 @@ RESULTS_MARKDOWN = "results.md"
 _ENCODER_FOLDER = "encoder"
 _SAVE_FOLDER = "save"
 _STAGE1_COPY_FOLDER = "stage1"
+_FEATURE_CACHE_FOLDER = "feature_cache"
 _FOLD_PREFIX = "fold_"
 
 
@@ -454,6 +457,30 @@ def stage1_copy_folder(save_folder_path):
     'out/save/stage1'
     """
     return os.path.join(str(save_folder_path), _STAGE1_COPY_FOLDER)
+
+
+def feature_cache_folder(save_folder_path):
+    """Where a stage-2 step caches its frozen speech model's features.
+
+    Holds one folder per speech model (named by its weights' hash) of one
+    file per utterance (:mod:`speechbrain_sercl.feature_cache`).
+
+    Arguments
+    ---------
+    save_folder_path : str
+        The step's checkpoint folder (:func:`save_folder`).
+
+    Returns
+    -------
+    str
+        ``<save_folder>/feature_cache``.
+
+    Example
+    -------
+    >>> feature_cache_folder("out/save")
+    'out/save/feature_cache'
+    """
+    return os.path.join(str(save_folder_path), _FEATURE_CACHE_FOLDER)
 
 
 def corpus_folder(prepared_folder, corpus, data_folder, reader, options):

@@ -41,6 +41,7 @@ __all__ = [
     "audio_format",
     "inspect_audio",
     "load_audio",
+    "random_crop",
     "read_windows",
     "reading_conversions",
     "validate_audio",
@@ -217,7 +218,7 @@ def load_audio(
             waveform, file_rate, sample_rate
         )
     if crop_seconds is not None:
-        waveform = _random_crop(
+        waveform = random_crop(
             waveform, round(crop_seconds * sample_rate), generator
         )
     if max_seconds is not None:
@@ -329,13 +330,42 @@ def _converted(samples, file_rate, sample_rate):
     return waveform
 
 
-def _random_crop(waveform, length, generator):
-    """Cut a random window of ``length`` samples (whole signal if shorter)."""
-    if waveform.shape[0] <= length:
-        return waveform
-    last_start = waveform.shape[0] - length
+def random_crop(sequence, length, generator=None):
+    """Cut a random window of ``length`` steps along the first dimension.
+
+    A sequence that is not longer is kept whole, never padded. Cuts
+    waveforms (:func:`load_audio`) and cached frames
+    (:mod:`speechbrain_sercl.data.pipeline`) alike.
+
+    Arguments
+    ---------
+    sequence : torch.Tensor
+        Samples ``(samples,)`` or frames ``(frames, features)``.
+    length : int
+        The window length, in steps of the first dimension.
+    generator : torch.Generator, optional
+        Draws the start (uniform over the possible starts); the global
+        torch generator when omitted.
+
+    Returns
+    -------
+    torch.Tensor
+        A view of ``sequence``.
+
+    Example
+    -------
+    >>> frames = torch.arange(10.0)[:, None].expand(10, 2)
+    >>> crop = random_crop(frames, 4, torch.Generator().manual_seed(0))
+    >>> crop.shape, bool((crop[1:, 0] - crop[:-1, 0] == 1).all())
+    (torch.Size([4, 2]), True)
+    >>> random_crop(frames, 20).shape
+    torch.Size([10, 2])
+    """
+    if sequence.shape[0] <= length:
+        return sequence
+    last_start = sequence.shape[0] - length
     start = int(torch.randint(0, last_start + 1, (1,), generator=generator))
-    return waveform[start : start + length]
+    return sequence[start : start + length]
 
 
 def audio_format(path):
