@@ -23,7 +23,8 @@ Expected hparams: ``lr_schedule`` (a
 ``train_crop`` (an :class:`~speechbrain_sercl.data.pipeline.EpochCrop`);
 ``contrastive_loss`` for stage 1; ``output_folder`` for test reports
 (``predictions.csv`` and ``test_metrics.json``) and, in the final run
-(nothing to test), ``trained.json``.
+(nothing to test), ``trained.json``; for stage 2, optionally
+``use_feature_cache`` and ``feature_cache_folder``.
 
 Authors
  * speechbrain-sercl developers
@@ -45,6 +46,7 @@ from speechbrain.utils.distributed import if_main_process
 from speechbrain_sercl import layout
 from speechbrain_sercl.atomic import writing_atomically
 from speechbrain_sercl.embedding import pool_utterances
+from speechbrain_sercl.feature_cache import build_cache
 from speechbrain_sercl.losses import positive_mask_from_labels
 from speechbrain_sercl.metrics import EmotionMetricStats
 from speechbrain_sercl.report import write_predictions
@@ -281,10 +283,15 @@ class EmotionBrain(sb.Brain):
         """Pooled embeddings: the speech model, then the attention pooling
         over each utterance's valid frames.
 
+        A batch of cached features (stage 2, see
+        :mod:`speechbrain_sercl.feature_cache`) goes to the pooling
+        directly, in float32.
+
         Arguments
         ---------
         batch : PaddedBatch
-            With ``sig`` (waveforms and relative lengths).
+            With ``sig`` (waveforms and relative lengths), or ``hidden``
+            (cached hidden states and relative frame lengths).
 
         Returns
         -------
@@ -292,6 +299,9 @@ class EmotionBrain(sb.Brain):
             ``[B, D]``.
         """
         batch = batch.to(self.device)
+        if hasattr(batch, "hidden"):
+            hidden, frame_lengths = batch.hidden
+            return self.modules.pooling(hidden.float(), frame_lengths)
         wavs, lengths = batch.sig
         return pool_utterances(
             self.modules.ssl, self.modules.pooling, wavs, lengths
@@ -428,6 +438,40 @@ class ClassifierBrain(EmotionBrain):
     """
 
     STAGE = "classifier"
+
+    def cached_features(self, manifest, ids, max_seconds=None):
+        """The speech model's cached features of some utterances.
+
+        With ``hparams.use_feature_cache`` on, computes the missing
+        entries in ``hparams.feature_cache_folder`` (main process, on the
+        Brain's device, with a progress bar unless ``--noprogressbar``)
+        and returns their reader, for
+        :func:`~speechbrain_sercl.data.pipeline.make_dataset`; the speech
+        model must be loaded (stage 1's weights) first.
+
+        Arguments
+        ---------
+        manifest : dict
+            utterance id -> entry (with ``wav``).
+        ids : iterable of str
+            The utterances.
+        max_seconds : float, optional
+            Truncate longer audio before the model.
+
+        Returns
+        -------
+        speechbrain_sercl.feature_cache.CachedFeatures or None
+            None when the cache is off (or the YAML has no such setting).
+        """
+        if not getattr(self.hparams, "use_feature_cache", False):
+            return None
+        return build_cache(
+            self.hparams.feature_cache_folder,
+            self.modules.ssl,
+            [manifest[utt]["wav"] for utt in ids],
+            max_seconds=max_seconds,
+            progressbar=not self.noprogressbar,
+        )
 
     def compute_forward(self, batch, stage):
         """Log-probabilities over the corpus's emotions."""

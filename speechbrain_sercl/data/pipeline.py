@@ -6,7 +6,10 @@ split selects, reads audio through the one robust reader
 long utterances. Crops are a pure function of ``(seed, epoch, utterance
 id)`` rather than of a global random state, so a run resumed mid-epoch
 reads exactly the batches the uninterrupted run would have read, whatever
-the number of data-loader workers.
+the number of data-loader workers. With a feature cache
+(:mod:`speechbrain_sercl.feature_cache`) a dataset gives the frozen speech
+model's cached hidden states instead of the audio, cropped by the same
+generators in frames.
 
 Authors
  * speechbrain-sercl developers
@@ -23,7 +26,7 @@ from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_sercl.atomic import writing_atomically
-from speechbrain_sercl.data.audio import load_audio
+from speechbrain_sercl.data.audio import load_audio, random_crop
 
 __all__ = [
     "EpochCrop",
@@ -184,12 +187,15 @@ def make_dataset(
     crop=None,
     max_seconds=None,
     label_encoder=None,
+    features=None,
 ):
     """Build a DynamicItemDataset over some utterances of a manifest.
 
     Output keys: ``id``, ``sig`` (16 kHz mono), ``emotion``, ``corpus``
     and ``speaker`` (strings), and ``emotion_encoded`` when a label encoder
-    is given.
+    is given. With ``features``, ``hidden`` (the cached hidden states
+    ``[T, D]``, float16) replaces ``sig``, and a crop keeps
+    ``features.frames(crop.seconds)`` frames placed by the same generator.
 
     Arguments
     ---------
@@ -204,6 +210,9 @@ def make_dataset(
         Truncate longer utterances (evaluation memory bound).
     label_encoder : CategoricalEncoder, optional
         Adds ``emotion_encoded``.
+    features : speechbrain_sercl.feature_cache.CachedFeatures, optional
+        Read the cached features of each utterance instead of its audio;
+        built with the same ``max_seconds``.
 
     Returns
     -------
@@ -227,8 +236,17 @@ def make_dataset(
     if missing:
         raise KeyError(f"utterances not in the manifest: {missing[:5]}")
     dataset = DynamicItemDataset({utt: manifest[utt] for utt in ids})
-    dataset.add_dynamic_item(_audio_pipeline(crop, max_seconds))
-    keys = ["id", "sig", "emotion", "corpus", "speaker"]
+    if features is None:
+        dataset.add_dynamic_item(_audio_pipeline(crop, max_seconds))
+        keys = ["id", "sig", "emotion", "corpus", "speaker"]
+    else:
+        if features.max_seconds != max_seconds:
+            raise ValueError(
+                f"the features were cached with max_seconds="
+                f"{features.max_seconds}, the dataset asks for {max_seconds}"
+            )
+        dataset.add_dynamic_item(_features_pipeline(features, crop))
+        keys = ["id", "hidden", "emotion", "corpus", "speaker"]
     if label_encoder is not None:
         dataset.add_dynamic_item(_label_pipeline(label_encoder))
         keys.append("emotion_encoded")
@@ -252,6 +270,21 @@ def _audio_pipeline(crop, max_seconds):
         )
 
     return audio_pipeline
+
+
+def _features_pipeline(features, crop):
+    """Return the pipeline id, wav -> hidden (cached, cropped in frames)."""
+
+    @sb.utils.data_pipeline.takes("id", "wav")
+    @sb.utils.data_pipeline.provides("hidden")
+    def features_pipeline(utterance_id, wav):
+        hidden = features.read(wav)
+        if crop is None:
+            return hidden
+        length = features.frames(crop.seconds)
+        return random_crop(hidden, length, crop.generator(utterance_id))
+
+    return features_pipeline
 
 
 def _label_pipeline(label_encoder):

@@ -4,7 +4,9 @@
 With ``hparams/classifier.yaml`` (``ClassifierBrain``) the speech model
 of stage 1 is loaded from ``stage1_folder`` by the YAML's ``pretrainer``,
 frozen and kept in eval mode, and only the attention pooling and the
-classifier (768 -> 256 -> ReLU -> classes) are trained. With
+classifier (768 -> 256 -> ReLU -> classes) are trained, by default on
+the speech model's features computed once per utterance and cached
+(``use_feature_cache``). With
 ``hparams/finetune.yaml`` (``FineTuneBrain``) the transformer is fine-tuned
 too, from the pre-trained model: the paper's "FT" baseline. Both train on
 the training part of the run's fold for one corpus and write their test
@@ -36,11 +38,8 @@ from speechbrain_sercl.data.pipeline import make_dataset, make_label_encoder
 from speechbrain_sercl.layout import LABEL_ENCODER_FILE
 
 
-def dataio_prep(hparams, split):
-    """Training and test sets of this run's fold, and the label encoder.
-
-    The final run has no test part: its test set is None.
-    """
+def label_encoder_prep(hparams, split):
+    """The emotion encoder of the corpus's training part (saved once)."""
     corpus = hparams["corpus"]
     emotions = [split.manifest[utt]["emotion"] for utt in split.train(corpus)]
     label_encoder = make_label_encoder(
@@ -52,21 +51,37 @@ def dataio_prep(hparams, split):
             f"({list(label_encoder.lab2ind)}) but n_classes is "
             f"{hparams['n_classes']}"
         )
+    return label_encoder
+
+
+def dataio_prep(hparams, split, brain):
+    """Training and test sets of this run's fold.
+
+    Stage 2 with ``use_feature_cache`` reads the speech model's cached
+    features (built here when missing) instead of the audio. The final
+    run has no test part: its test set is None.
+    """
+    corpus, manifest = hparams["corpus"], split.manifest
     train_data = make_dataset(
-        split.manifest,
+        manifest,
         split.train(corpus),
         crop=hparams["train_crop"],
-        label_encoder=label_encoder,
+        label_encoder=hparams["label_encoder"],
+        features=brain.cached_features(manifest, split.train(corpus)),
     )
     test_data = None
     if split.test(corpus):
+        max_seconds = hparams["test_max_seconds"]
         test_data = make_dataset(
-            split.manifest,
+            manifest,
             split.test(corpus),
-            max_seconds=hparams["test_max_seconds"],
-            label_encoder=label_encoder,
+            max_seconds=max_seconds,
+            label_encoder=hparams["label_encoder"],
+            features=brain.cached_features(
+                manifest, split.test(corpus), max_seconds
+            ),
         )
-    return train_data, test_data, label_encoder
+    return train_data, test_data
 
 
 def load_stage1(hparams):
@@ -94,10 +109,7 @@ if __name__ == "__main__":
     )
 
     split = prepare_run(hparams)
-    train_data, test_data, hparams["label_encoder"] = dataio_prep(
-        hparams, split
-    )
-
+    hparams["label_encoder"] = label_encoder_prep(hparams, split)
     load_stage1(hparams)
 
     emotion_brain = hparams["brain_class"](
@@ -107,6 +119,7 @@ if __name__ == "__main__":
         run_opts=run_opts,
         checkpointer=hparams["checkpointer"],
     )
+    train_data, test_data = dataio_prep(hparams, split, emotion_brain)
     loader_kwargs = {
         "batch_size": hparams["batch_size"],
         "num_workers": hparams["num_workers"],
