@@ -20,6 +20,10 @@ hook of modules SIGKILL the process right after it wrote the first module
 file of a checkpoint (after the meta file ``CKPT.yaml``), which leaves a
 real half-written checkpoint folder; the rerun must ignore it, resume from
 the checkpoint before, and end as the uninterrupted run.
+
+Stage 2 builds its feature cache before training (on by default): a kill
+while it is being built leaves some entries, and the rerun computes the
+others and ends as the uninterrupted run.
 """
 
 import signal
@@ -96,6 +100,28 @@ AtomicCheckpointer.save_checkpoint = save_and_watch
 DEFAULT_SAVE_HOOKS[torch.nn.Module] = save_module_then_die
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
+
+# Runs a recipe (argv[2:]) that SIGKILLs its own process once it has
+# written argv[1] entries of its feature cache.
+KILL_WHILE_CACHING = """
+import os, runpy, signal, sys
+import speechbrain_sercl.feature_cache as feature_cache
+
+entries = int(sys.argv[1])
+sys.argv = sys.argv[2:]
+write_entry = feature_cache._write_entry
+written = [0]
+
+def write_entry_then_die(path, hidden):
+    write_entry(path, hidden)
+    written[0] += 1
+    if written[0] == entries:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+feature_cache._write_entry = write_entry_then_die
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+CACHED_BEFORE_KILL = 3
 
 pytestmark = pytest.mark.slow
 
@@ -274,6 +300,35 @@ def test_a_run_killed_while_saving_a_checkpoint_resumes_as_if_never_killed(
     assert not unfinished.exists()
     assert unfinished_checkpoints(folder) == []
     check_same_log_and_weights(method, reference, experiment)
+
+
+def test_a_stage2_run_killed_while_caching_resumes_as_if_never_killed(
+    stage1, references, tmp_path
+):
+    method = "classifier"
+    reference = references(method)
+    experiment = tmp_path / "killed"
+    command = command_for(method, experiment, stage1)
+    killer = [sys.executable, "-c", KILL_WHILE_CACHING, str(CACHED_BEFORE_KILL)]
+    killed = subprocess.run(
+        [*killer, *command[1:]], cwd=REPO, capture_output=True, text=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    folder = step_folder(method, experiment)
+    assert len(cache_entries(folder)) == CACHED_BEFORE_KILL
+
+    run(command)
+
+    expected = cache_entries(step_folder(method, reference))
+    assert len(expected) > CACHED_BEFORE_KILL
+    assert cache_entries(folder) == expected
+    check_same_log_and_weights(method, reference, experiment)
+
+
+def cache_entries(folder):
+    """The feature cache entries of a stage-2 step."""
+    cache = Path(layout.feature_cache_folder(layout.save_folder(folder)))
+    return sorted(path.name for path in cache.glob("*/*.pt"))
 
 
 def unfinished_checkpoints(folder):
