@@ -60,7 +60,10 @@ def in_order(count, batch_size):
 def shuffled(count, batch_size, seed):
     """Batches of a random permutation (a loader with shuffle=True)."""
     order = np.random.default_rng(seed).permutation(count).tolist()
-    return [order[start : start + batch_size] for start in range(0, count, batch_size)]
+    return [
+        order[start : start + batch_size]
+        for start in range(0, count, batch_size)
+    ]
 
 
 def epochs_padding(lengths, make_batches, epochs):
@@ -108,7 +111,9 @@ def training_rows(arguments, name, seconds):
 
 def test_rows(arguments, seconds):
     lengths = effective_lengths(seconds)
-    plain = padding_fraction(lengths, in_order(len(lengths), arguments.batch_size))
+    plain = padding_fraction(
+        lengths, in_order(len(lengths), arguments.batch_size)
+    )
     aware = padding_fraction(
         lengths, length_sorted_batches(lengths, arguments.batch_size)
     )
@@ -117,7 +122,9 @@ def test_rows(arguments, seconds):
 
 def predict_rows(seconds):
     lengths = [s for s in seconds if s <= PREDICT_MAX_SECONDS]
-    plain = padding_fraction(lengths, in_order(len(lengths), PREDICT_BATCH_SIZE))
+    plain = padding_fraction(
+        lengths, in_order(len(lengths), PREDICT_BATCH_SIZE)
+    )
     aware = padding_fraction(
         lengths, length_sorted_batches(lengths, PREDICT_BATCH_SIZE)
     )
@@ -143,10 +150,17 @@ def main():
         )
     print(f"{'batches':34s} {'plain':>7s} {'length':>7s} {'ratio':>6s}")
     stage1 = stage1_row(arguments, corpora)
-    print(f"{'stage 1, both corpora':34s} {stage1:7.1%} {'n/a':>7s} {'n/a':>6s}")
+    print(
+        f"{'stage 1, both corpora':34s} {stage1:7.1%} {'n/a':>7s} {'n/a':>6s}"
+    )
     rows = []
     for name, seconds in corpora.items():
-        rows.append((f"stage 2 / FT training, {name}", *training_rows(arguments, name, seconds)))
+        rows.append(
+            (
+                f"stage 2 / FT training, {name}",
+                *training_rows(arguments, name, seconds),
+            )
+        )
         rows.append((f"test, {name}", *test_rows(arguments, seconds)))
         rows.append((f"sercl predict, {name}", *predict_rows(seconds)))
     for label, plain, aware in rows:

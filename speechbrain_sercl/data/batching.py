@@ -163,7 +163,11 @@ def loader_kwargs(policy, lengths, batch_size, train, seed, bucket_batches):
         return {"batch_size": batch_size}
     if policy == "plain":
         generator = torch.Generator().manual_seed(seed)
-        return {"batch_size": batch_size, "shuffle": True, "generator": generator}
+        return {
+            "batch_size": batch_size,
+            "shuffle": True,
+            "generator": generator,
+        }
     if not train:
         return {"batch_sampler": length_sorted_batches(lengths, batch_size)}
     sampler = LengthBucketBatchSampler(
