@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS := .ci/constraints.txt
 DEMO_DIR ?= results/demo
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test bench lint format clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,19 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The benchmarks (docs/benchmarks.md), each at its CPU default size:
+# under 15 minutes on 2 cores. benchmarks/gpu_bench.sh runs them at base
+# size on CUDA.
+BENCH := $(PY) benchmarks
+bench: $(STAMP)
+	$(BENCH)/padding.py
+	$(BENCH)/brain_overhead.py
+	$(BENCH)/bench_stage1_step.py
+	$(BENCH)/memory.py
+	$(BENCH)/inference.py
+	if [ -f benchmarks/stage2_cache.py ]; then \
+		$(BENCH)/stage2_cache.py; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -10,7 +10,10 @@ this one run. Memory is CUDA's peak allocation (not measured on a CPU).
 
     python benchmarks/bench_stage1_step.py                     # tiny WavLM, CPU
     python benchmarks/bench_stage1_step.py --device cuda:0 \\
-        --source microsoft/wavlm-base-plus --batch-size 32 --seconds 6
+        --size base --batch-size 32 --seconds 6
+
+``--size base`` is the architecture of wavlm-base-plus with random weights
+(``_models.py``); ``--source`` takes a hub id or a model folder instead.
 """
 
 import argparse
@@ -18,6 +21,7 @@ import tempfile
 import time
 
 import torch
+from _models import SIZES, speech_model_source
 
 from speechbrain_sercl.backbone import SSLBackbone
 from speechbrain_sercl.losses import CrossCorpusContrastiveLoss
@@ -33,7 +37,8 @@ VARIANTS = [
 
 def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", default="tiny-wavlm")
+    parser.add_argument("--size", choices=SIZES, default="tiny")
+    parser.add_argument("--source", help="a hub id or folder (not --size)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=2.0)
@@ -91,6 +96,7 @@ def measure(arguments, save_path, dtype, checkpointing):
 
 def main():
     arguments = parse_arguments()
+    arguments.source = arguments.source or speech_model_source(arguments.size)
     print(
         f"stage-1 step: {arguments.source}, batch {arguments.batch_size} x "
         f"{arguments.seconds} s, {arguments.device}, "

@@ -81,6 +81,7 @@ from speechbrain_sercl.data.audio import (
     load_audio,
     read_windows,
 )
+from speechbrain_sercl.data.batching import length_sorted_batches
 from speechbrain_sercl.export import HPARAMS_FILE
 from speechbrain_sercl.hparams_trust import check_hparams_file
 
@@ -333,7 +334,9 @@ def predict_files(
         except AudioError as error:
             results[file] = _failed(file, str(error))
     short = [file for file in durations if durations[file] <= max_seconds]
-    short.sort(key=durations.get, reverse=True)
+    batches = length_sorted_batches(
+        [durations[file] for file in short], batch_size
+    )
     bar = tqdm(
         total=sum(durations.values()),
         unit="s",
@@ -342,8 +345,8 @@ def predict_files(
         disable=not progress,
     )
     with bar:
-        for start in range(0, len(short), batch_size):
-            batch = short[start : start + batch_size]
+        for indices in batches:
+            batch = [short[index] for index in indices]
             results.update(_predict_whole(classifier, batch, sample_rate))
             bar.update(sum(durations[file] for file in batch))
         for file in durations:

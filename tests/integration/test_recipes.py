@@ -230,13 +230,16 @@ def fold_ids(prepared, corpus, fold=0):
 
 
 @needs_distributed
-@pytest.mark.parametrize("method", ["classifier", "finetune"])
+@pytest.mark.parametrize(
+    "method, train_batching", [("classifier", "plain"), ("finetune", "length")]
+)
 def test_downstream_brains_run_under_torchrun(
-    data_folder, stage1, recorder, tmp_path, method
+    data_folder, stage1, recorder, tmp_path, method, train_batching
 ):
     """Frozen (stage 2) and trainable (FT) speech models under DDP: one
-    group of two, each process on half of the training set, the same
-    weights, and a test report of every test utterance of the fold."""
+    group of two, each process on half of the training set (of its
+    utterances, or of the length-aware batches), the same weights, and a
+    test report of every test utterance of the fold."""
     experiment, prepared = tmp_path / "ddp", tmp_path / "prepared"
     command = [
         sys.executable,
@@ -255,6 +258,7 @@ def test_downstream_brains_run_under_torchrun(
         "--num_workers=0",
         "--distributed_backend=gloo",
         "--noprogressbar",
+        f"--train_batching={train_batching}",
     ]
     if method == "classifier":
         encoder = layout.encoder_folder(stage1["experiment"], "paper", 0)
@@ -268,11 +272,14 @@ def test_downstream_brains_run_under_torchrun(
     steps = math.ceil(half / BATCH_SIZE)
     alone = math.ceil(len(train_ids) / BATCH_SIZE)  # one process's steps
     assert steps < alone
+    if train_batching == "length":  # each process half of the batches
+        steps = math.ceil(alone / 2)
     seen = set()
     for record in records:
         assert record["steps"]["TRAIN"] == [steps]
         assert record["optimizer_steps"] == [steps]
-        assert sum(map(len, record["train_batches"])) == half
+        if train_batching == "plain":
+            assert sum(map(len, record["train_batches"])) == half
         seen.update(u for batch in record["train_batches"] for u in batch)
     assert sorted(seen) == train_ids
     # The written test report counts every test utterance of the fold once.

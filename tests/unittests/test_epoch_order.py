@@ -1,4 +1,4 @@
-"""Stage 1 draws new batches every epoch, in a single process.
+"""Training draws new batches every epoch, in a single process.
 
 SpeechBrain calls ``set_epoch`` only on the sampler it keeps as
 ``Brain.train_sampler``; a ``batch_sampler`` handed to ``fit`` outside DDP
@@ -15,6 +15,7 @@ from speechbrain.utils.train_logger import FileTrainLogger
 
 from speechbrain_sercl.backbone import SSLBackbone
 from speechbrain_sercl.brains import ContrastiveBrain
+from speechbrain_sercl.data.batching import LengthBucketBatchSampler
 from speechbrain_sercl.data.pipeline import make_dataset
 from speechbrain_sercl.losses import CrossCorpusContrastiveLoss
 from speechbrain_sercl.pooling import AttentionPooling
@@ -93,3 +94,22 @@ def test_each_epoch_trains_on_that_epochs_batches(tmp_path):
     assert brain.batches[1] != brain.batches[2]
     for epoch in (1, 2):
         assert brain.batches[epoch] == sampler_batches(dataset, epoch)
+
+
+def test_length_bucket_batches_change_every_epoch_in_a_brain(tmp_path):
+    """The stage-2 / FT training sampler (train_batching: length) too."""
+    dataset = write_dataset(tmp_path)
+    brain = make_brain(tmp_path)
+    lengths = [float((7 * index) % 16) + 1.0 for index in range(16)]
+    sampler = LengthBucketBatchSampler(lengths, 4, bucket_batches=2, seed=7)
+    brain.fit(
+        brain.hparams.epoch_counter,
+        dataset,
+        train_loader_kwargs={"batch_sampler": sampler, "num_workers": 0},
+    )
+    assert brain.batches[1] != brain.batches[2]
+    for epoch in (1, 2):
+        expected = LengthBucketBatchSampler(lengths, 4, 2, seed=7)
+        expected.set_epoch(epoch)
+        ids = [[dataset.data_ids[i] for i in batch] for batch in expected]
+        assert brain.batches[epoch] == ids

@@ -29,10 +29,10 @@ import os
 import sys
 
 import speechbrain as sb
-import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
+from speechbrain_sercl.data.batching import effective_lengths, loader_kwargs
 from speechbrain_sercl.data.corpora import prepare_run
 from speechbrain_sercl.data.pipeline import make_dataset, make_label_encoder
 from speechbrain_sercl.layout import LABEL_ENCODER_FILE
@@ -84,6 +84,24 @@ def dataio_prep(hparams, split, brain):
     return train_data, test_data
 
 
+def batching(hparams, split, ids, train):
+    """The loader options of the training or test set (YAML's batching).
+
+    Lengths come from the manifest's durations, after the training crop
+    or the test truncation.
+    """
+    limit = hparams["crop_seconds"] if train else hparams["test_max_seconds"]
+    durations = [split.manifest[utt]["duration"] for utt in ids]
+    return loader_kwargs(
+        hparams["train_batching" if train else "test_batching"],
+        effective_lengths(durations, limit),
+        hparams["batch_size"],
+        train=train,
+        seed=hparams["seed"],
+        bucket_batches=hparams["bucket_batches"],
+    )
+
+
 def load_stage1(hparams):
     """Stage 2 starts from the stage-1 speech model and pooling.
 
@@ -120,20 +138,22 @@ if __name__ == "__main__":
         checkpointer=hparams["checkpointer"],
     )
     train_data, test_data = dataio_prep(hparams, split, emotion_brain)
-    loader_kwargs = {
-        "batch_size": hparams["batch_size"],
-        "num_workers": hparams["num_workers"],
-    }
+    corpus = hparams["corpus"]
     emotion_brain.fit(
         emotion_brain.hparams.epoch_counter,
         train_data,
         train_loader_kwargs={
-            **loader_kwargs,
-            "shuffle": True,
-            "generator": torch.Generator().manual_seed(hparams["seed"]),
+            **batching(hparams, split, split.train(corpus), train=True),
+            "num_workers": hparams["num_workers"],
         },
     )
     if test_data is not None:
-        emotion_brain.evaluate(test_data, test_loader_kwargs=loader_kwargs)
+        emotion_brain.evaluate(
+            test_data,
+            test_loader_kwargs={
+                **batching(hparams, split, split.test(corpus), train=False),
+                "num_workers": hparams["num_workers"],
+            },
+        )
     else:  # the final run: every utterance was trained on
         emotion_brain.write_trained_report(split.train(hparams["corpus"]))
