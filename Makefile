@@ -34,8 +34,7 @@ bench: $(STAMP)
 	$(BENCH)/bench_stage1_step.py
 	$(BENCH)/memory.py
 	$(BENCH)/inference.py
-	if [ -f benchmarks/stage2_cache.py ]; then \
-		$(BENCH)/stage2_cache.py; fi
+	$(BENCH)/stage2_cache.py --size base --utterances 16 --epochs 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -41,7 +41,6 @@ run benchmarks/memory.py --size "$size" --device "$device" --batch-size 32 \
     --budget-gib 80 --max-batch 512
 run benchmarks/inference.py --size "$size" --device "$device" --files 256 \
     --batch-size 32
-if [ -f benchmarks/stage2_cache.py ]; then
-    run benchmarks/stage2_cache.py --size "$size" --device "$device"
-fi
+run benchmarks/stage2_cache.py --size "$size" --device "$device" \
+    --utterances 256 --epochs 3
 echo "GPU benchmarks done"

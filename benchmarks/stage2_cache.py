@@ -20,16 +20,11 @@ crops; caching it could at best make a step ``1 / (1 - share)`` times
 faster.
 
     python benchmarks/stage2_cache.py                      # tiny WavLM, CPU
-    python benchmarks/stage2_cache.py --source /models/wavlm-base-plus \\
+    python benchmarks/stage2_cache.py --size base \\
         --device cuda:0 --utterances 256 --seconds 4 --epochs 3
 
-A random base-size WavLM for ``--source`` (no download)::
-
-    from transformers import WavLMConfig
-    from speechbrain_sercl.backbone import materialise_from_config
-    materialise_from_config(WavLMConfig().to_dict(), {"do_normalize": False,
-        "return_attention_mask": True, "sampling_rate": 16000,
-        "feature_size": 1, "padding_value": 0.0}, "/tmp/wavlm-base")
+``--size base`` is the architecture of wavlm-base-plus with random weights
+(``_models.py``); ``--source`` takes a hub id or a model folder instead.
 """
 
 import argparse
@@ -42,6 +37,7 @@ import time
 import numpy as np
 import soundfile
 import torch
+from _models import SIZES, speech_model_source
 from speechbrain.utils.epoch_loop import EpochCounter
 from speechbrain.utils.train_logger import FileTrainLogger
 
@@ -64,7 +60,8 @@ PAPER_EPOCHS = 10
 
 def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", default="tiny-wavlm")
+    parser.add_argument("--size", choices=SIZES, default="tiny")
+    parser.add_argument("--source", help="a hub id or folder (not --size)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--utterances", type=int, default=32)
@@ -229,6 +226,7 @@ def front_end_share(arguments, folder):
 
 def main():
     arguments = parse_arguments()
+    arguments.source = arguments.source or speech_model_source(arguments.size)
     with tempfile.TemporaryDirectory() as folder:
         print(
             f"{arguments.source} on {arguments.device}: "
