@@ -56,6 +56,7 @@ __all__ = [
     "folder_entries",
     "wav_files",
     "find_release_root",
+    "add_named_files",
     "prepare_once",
     "write_json_atomic",
     "load_manifest",
@@ -591,6 +592,51 @@ def find_release_root(data_folder, corpus, inner=()):
         if os.path.isdir(os.path.join(folder, name)):
             return os.path.join(folder, name)
     return folder
+
+
+def add_named_files(scan, paths, parse_name, prefix):
+    """Add the files whose names code their labels to ``scan``.
+
+    For corpora whose file names hold the speaker and the emotion (EmoDB,
+    CREMA-D). The utterance id is ``<prefix>_<name without .wav>``; the
+    session is the speaker (see
+    :func:`~speechbrain_sercl.data.speaker_groups.group_sessions`).
+
+    Arguments
+    ---------
+    scan : CorpusScan
+        Where utterances and skipped files go.
+    paths : list of str
+        The wav files.
+    parse_name : callable
+        ``parse_name(file name) -> (speaker, canonical emotion)``, raising
+        ``ValueError`` with the reason for a name it does not accept (the
+        file is then skipped with that reason).
+    prefix : str
+        The corpus prefix of the utterance ids.
+
+    Example
+    -------
+    >>> def parse(name):
+    ...     if not name.startswith("s"):
+    ...         raise ValueError("no speaker")
+    ...     return name[:2], "sad"
+    >>> scan = CorpusScan()
+    >>> add_named_files(scan, ["/c/s1_a.wav", "/c/x.wav"], parse, "c")
+    >>> [u.utt_id for u in scan.utterances], scan.skipped
+    (['c_s1_a'], [['/c/x.wav', 'no speaker']])
+    """
+    for path in paths:
+        name = os.path.basename(path)
+        try:
+            speaker, emotion = parse_name(name)
+        except ValueError as error:
+            scan.skip(path, str(error))
+            continue
+        utt_id = f"{prefix}_{os.path.splitext(name)[0]}"
+        scan.utterances.append(
+            Utterance(utt_id, path, emotion, speaker, speaker)
+        )
 
 
 def prepare_once(options, save_folder, scan_corpus):
