@@ -338,3 +338,21 @@ def test_registry_entries_declare_the_readers_classes():
     for name, emotions in expected.items():
         assert set(CORPORA[name].emotions) == emotions
         assert CORPORA[name].speaker_groups == "session"
+
+
+def test_corpora_override_adds_corpora_to_the_stage1_yaml():
+    from speechbrain_sercl.runner import FoldRunner
+
+    runner = FoldRunner(
+        "wavlm",
+        [
+            "--data_folder_iemocap=/data/IEMOCAP_full_release",
+            "--data_folder_casia=/data/CASIA",
+            "--corpora={emodb: /data/EmoDB, esd: {data_folder: /data/ESD, "
+            "options: {language: english}}}",
+        ],
+    )
+    assert list(runner.corpora) == ["iemocap", "casia", "emodb", "esd"]
+    esd = runner.downstream_overrides(0, "esd", "classifier")
+    assert (esd["reader"], esd["data_folder"]) == ("esd", "/data/ESD")
+    assert esd["reader_options"] == {"language": "english"}
