@@ -54,7 +54,10 @@ from speechbrain_sercl.data.folds import (
 from speechbrain_sercl.data.iemocap import IEMOCAP_EMOTIONS, prepare_iemocap
 from speechbrain_sercl.data.manifest import MANIFEST_FILE
 from speechbrain_sercl.data.ravdess import RAVDESS_EMOTIONS, prepare_ravdess
-from speechbrain_sercl.data.synthetic import prepare_synthetic
+from speechbrain_sercl.data.synthetic import (
+    SYNTHETIC_EMODB_EMOTIONS,
+    prepare_synthetic,
+)
 
 __all__ = [
     "CORPORA",
@@ -515,5 +518,14 @@ SYNTHETIC_CASIA = register_corpus(
         emotions=CASIA_EMOTIONS,
         speaker_groups="speaker",
         layout="generated: <root>/CASIA (CASIA's layout)",
+    )
+)
+SYNTHETIC_EMODB = register_corpus(
+    Corpus(
+        name="synthetic_emodb",
+        prepare=partial(prepare_synthetic, corpus="emodb"),
+        emotions=SYNTHETIC_EMODB_EMOTIONS,
+        speaker_groups="session",
+        layout="generated: <root>/EmoDB (EmoDB's layout, five emotions)",
     )
 )
