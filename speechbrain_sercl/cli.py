@@ -21,6 +21,7 @@ from huggingface_hub.errors import (
 )
 
 from speechbrain_sercl import __version__
+from speechbrain_sercl.cross_corpus import write_cross_corpus
 from speechbrain_sercl.data import CORPORA, prepare_corpus
 from speechbrain_sercl.data.folds import FoldsMismatchError
 from speechbrain_sercl.data.manifest import PreparationError
@@ -194,6 +195,13 @@ def _add_runner_options(parser):
         help='prefix of every step, e.g. "torchrun --nproc_per_node=4"',
     )
     parser.add_argument(
+        "--no-cross-corpus",
+        dest="cross_corpus",
+        action="store_false",
+        help="do not test each corpus's stage-2 and FT models on the other "
+        "corpora's shared emotions (cross_corpus/cross_corpus.md)",
+    )
+    parser.add_argument(
         "--final",
         action="store_true",
         help="instead of the protocol's runs, the final run for publishing: "
@@ -271,6 +279,7 @@ def _run_protocol(args):
             launcher=args.launcher,
             runs=args.runs,
             final=args.final,
+            cross_corpus=args.cross_corpus,
         )
         runner.run()
     except (
@@ -289,10 +298,20 @@ def _run_protocol(args):
     written = write_results(collect_results(protocol_folder), protocol_folder)
     with open(written[1], encoding="utf-8") as markdown:
         print(markdown.read())
+    written += _write_cross_corpus(protocol_folder)
     print("Wrote:")
     for path in [runner.experiment_folder, *written]:
         print(f"  {path}")
     return runner
+
+
+def _write_cross_corpus(protocol_folder):
+    """Write and print the cross-corpus table, if any; the files written."""
+    written = write_cross_corpus(protocol_folder)
+    if written:
+        with open(written[1], encoding="utf-8") as markdown:
+            print(markdown.read())
+    return written
 
 
 def _print_final_run(runner):
