@@ -105,6 +105,10 @@ def _add_prepare_parser(subparsers):
         help="IEMOCAP: keep only the improvised dialogs",
     )
     parser.add_argument(
+        "--language",
+        help="ESD: keep one language's speakers (english or mandarin)",
+    )
+    parser.add_argument(
         "--corpus-name",
         help="the corpus field of the manifest (default: the corpus)",
     )
@@ -124,6 +128,8 @@ def _prepare_options(args):
         options["corpus_name"] = args.corpus_name
     if args.improvised_only:
         options["improvised_only"] = True
+    if args.language:
+        options["language"] = args.language
     return options
 
 
@@ -143,7 +149,7 @@ def _run_prepare(args):
         report = prepare_corpus(
             args.corpus, args.data_folder, args.save_folder, **options
         )
-    except (FileNotFoundError, PreparationError) as error:
+    except (FileNotFoundError, PreparationError, ValueError) as error:
         print(f"sercl prepare: error: {error}", file=sys.stderr)
         return 1
     print(report.summary())
