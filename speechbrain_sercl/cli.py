@@ -21,6 +21,7 @@ from huggingface_hub.errors import (
 )
 
 from speechbrain_sercl import __version__
+from speechbrain_sercl.cross_corpus import write_cross_corpus
 from speechbrain_sercl.data import CORPORA, prepare_corpus
 from speechbrain_sercl.data.folds import FoldsMismatchError
 from speechbrain_sercl.data.manifest import PreparationError
@@ -104,6 +105,10 @@ def _add_prepare_parser(subparsers):
         help="IEMOCAP: keep only the improvised dialogs",
     )
     parser.add_argument(
+        "--language",
+        help="ESD: keep one language's speakers (english or mandarin)",
+    )
+    parser.add_argument(
         "--corpus-name",
         help="the corpus field of the manifest (default: the corpus)",
     )
@@ -123,6 +128,8 @@ def _prepare_options(args):
         options["corpus_name"] = args.corpus_name
     if args.improvised_only:
         options["improvised_only"] = True
+    if args.language:
+        options["language"] = args.language
     return options
 
 
@@ -142,7 +149,7 @@ def _run_prepare(args):
         report = prepare_corpus(
             args.corpus, args.data_folder, args.save_folder, **options
         )
-    except (FileNotFoundError, PreparationError) as error:
+    except (FileNotFoundError, PreparationError, ValueError) as error:
         print(f"sercl prepare: error: {error}", file=sys.stderr)
         return 1
     print(report.summary())
@@ -192,6 +199,13 @@ def _add_runner_options(parser):
     parser.add_argument(
         "--launcher",
         help='prefix of every step, e.g. "torchrun --nproc_per_node=4"',
+    )
+    parser.add_argument(
+        "--no-cross-corpus",
+        dest="cross_corpus",
+        action="store_false",
+        help="do not test each corpus's stage-2 and FT models on the other "
+        "corpora's shared emotions (cross_corpus/cross_corpus.md)",
     )
     parser.add_argument(
         "--final",
@@ -271,6 +285,7 @@ def _run_protocol(args):
             launcher=args.launcher,
             runs=args.runs,
             final=args.final,
+            cross_corpus=args.cross_corpus,
         )
         runner.run()
     except (
@@ -289,10 +304,20 @@ def _run_protocol(args):
     written = write_results(collect_results(protocol_folder), protocol_folder)
     with open(written[1], encoding="utf-8") as markdown:
         print(markdown.read())
+    written += _write_cross_corpus(protocol_folder)
     print("Wrote:")
     for path in [runner.experiment_folder, *written]:
         print(f"  {path}")
     return runner
+
+
+def _write_cross_corpus(protocol_folder):
+    """Write and print the cross-corpus table, if any; the files written."""
+    written = write_cross_corpus(protocol_folder)
+    if written:
+        with open(written[1], encoding="utf-8") as markdown:
+            print(markdown.read())
+    return written
 
 
 def _print_final_run(runner):

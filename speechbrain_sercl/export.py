@@ -49,7 +49,6 @@ from speechbrain_sercl.atomic import writing_folder_atomically
 from speechbrain_sercl.backbone import speech_model_settings
 from speechbrain_sercl.checkpoints import AtomicCheckpointer
 from speechbrain_sercl.report import METHOD_NAMES
-from speechbrain_sercl.runner import COMMAND_PREFIX
 
 __all__ = [
     "EXPORT_FILES",
@@ -516,8 +515,8 @@ def _step_command(step_folder):
     try:
         with open(layout.step_log(step_folder), encoding="utf-8") as log:
             for line in log:
-                if line.startswith(COMMAND_PREFIX):
-                    return line[len(COMMAND_PREFIX) :].strip()
+                if line.startswith(layout.COMMAND_PREFIX):
+                    return line[len(layout.COMMAND_PREFIX) :].strip()
     except OSError:
         pass
     return f"(not run by the fold runner: see {step_folder}/{HPARAMS_FILE})"

@@ -14,6 +14,11 @@ An experiment (one speech model, one seed) writes::
             final/                       the final run: as fold_<i>, on
                                          every utterance; its per-corpus
                                          steps write trained.json, no test
+            cross_corpus/                cross_corpus.json, .md (the
+                                         source -> target table)
+                fold_<i>/<source>/<target>/<method>/
+                    predictions.csv, fold_split.json: the source's step
+                    of run i on the target's test part (no training)
 
 The final run (``fold`` = :data:`FINAL_RUN`) trains stage 1 on every
 utterance of every corpus and stage 2 / FT on every utterance of each
@@ -48,6 +53,10 @@ import json
 import os
 
 __all__ = [
+    "COMMAND_PREFIX",
+    "CROSS_CORPUS",
+    "CROSS_CORPUS_JSON",
+    "CROSS_CORPUS_MARKDOWN",
     "ENCODER_FILE",
     "FINAL_RUN",
     "FOLD_SPLIT_FILE",
@@ -63,6 +72,7 @@ __all__ = [
     "TRAIN_LOG_FILE",
     "check_fold",
     "corpus_folder",
+    "cross_corpus_folder",
     "encoder_files",
     "encoder_folder",
     "feature_cache_folder",
@@ -90,8 +100,12 @@ FOLD_SPLIT_FILE = "fold_split.json"
 LABEL_ENCODER_FILE = "label_encoder.txt"
 TRAIN_LOG_FILE = "train_log.txt"
 STEP_LOG_FILE = "step_log.txt"
+COMMAND_PREFIX = "[sercl] "  # starts the line of a step log with its command
 RESULTS_JSON = "results.json"
 RESULTS_MARKDOWN = "results.md"
+CROSS_CORPUS = "cross_corpus"
+CROSS_CORPUS_JSON = "cross_corpus.json"
+CROSS_CORPUS_MARKDOWN = "cross_corpus.md"
 _ENCODER_FOLDER = "encoder"
 _SAVE_FOLDER = "save"
 _STAGE1_COPY_FOLDER = "stage1"
@@ -269,6 +283,60 @@ def step_folder(experiment_folder, protocol, fold, method, corpus=None):
     if not corpus:
         raise ValueError(f"the {method!r} step is per corpus: name one")
     return os.path.join(run, str(corpus), str(method))
+
+
+def cross_corpus_folder(
+    experiment_folder,
+    protocol,
+    fold=None,
+    method=None,
+    source=None,
+    target=None,
+):
+    """Where the cross-corpus tests of a protocol go.
+
+    Arguments
+    ---------
+    experiment_folder : str
+        The experiment's root.
+    protocol : str
+        The fold protocol.
+    fold : int, optional
+        A run index; without it, the protocol's cross-corpus folder.
+    method : str, optional
+        ``classifier`` or ``finetune`` (with ``fold``, ``source`` and
+        ``target``).
+    source : str, optional
+        The corpus whose trained step is tested.
+    target : str, optional
+        The corpus it is tested on.
+
+    Returns
+    -------
+    str
+        ``<protocol>/cross_corpus``, or
+        ``<protocol>/cross_corpus/fold_<i>/<source>/<target>/<method>``.
+
+    Example
+    -------
+    >>> cross_corpus_folder("exp", "paper")
+    'exp/paper/cross_corpus'
+    >>> cross_corpus_folder("exp", "paper", 1, "classifier", "iemocap", "casia")
+    'exp/paper/cross_corpus/fold_1/iemocap/casia/classifier'
+    """
+    folder = os.path.join(
+        protocol_folder(experiment_folder, protocol), CROSS_CORPUS
+    )
+    if fold is None:
+        return folder
+    if is_final(check_fold(fold)) or not (method and source and target):
+        raise ValueError(
+            "a cross-corpus test is of a run index, a method, a source and a "
+            f"target corpus, got {fold!r}, {method!r}, {source!r}, {target!r}"
+        )
+    return os.path.join(
+        folder, f"{_FOLD_PREFIX}{fold}", str(source), str(target), str(method)
+    )
 
 
 def encoder_folder(experiment_folder, protocol, fold):

@@ -10,7 +10,10 @@ union of the corpora's training parts, and per corpus stage 2
 (``classifier.yaml``: frozen stage-1 model), the FT baseline
 (``finetune.yaml``) and the classical floor
 (:mod:`speechbrain_sercl.classical`, in this process: seconds), each tested
-on that corpus's test part.
+on that corpus's test part. With two corpora or more, each stage-2 and FT
+model of the run is then also tested on the other corpora's test parts, on
+the emotions they share (:mod:`speechbrain_sercl.cross_corpus`; off with
+``cross_corpus=False``).
 
 With ``final=True`` (``sercl folds --final``) it runs the final run instead
 of the protocol's runs, for publishing: stage 1 on every utterance of every
@@ -56,6 +59,7 @@ from hyperpyyaml import resolve_references
 from speechbrain_sercl import layout
 from speechbrain_sercl.classical import METHOD as CLASSICAL
 from speechbrain_sercl.classical import run_classical, utterance_features
+from speechbrain_sercl.cross_corpus import evaluate_run
 from speechbrain_sercl.data.corpora import corpus_specs, prepare_corpora
 from speechbrain_sercl.data.folds import n_folds_of, select_run
 from speechbrain_sercl.overrides import (
@@ -110,8 +114,6 @@ RUNNER_KEYS = (
 )
 # What a per-corpus step derives from its corpus: never passed to one.
 CORPUS_KEYS = ("corpora", "n_classes")
-# Starts the line of a step log that gives the step's command.
-COMMAND_PREFIX = "[sercl] "
 _ERROR_LINE = re.compile(r"^\s*([\w.]+(Error|Exception|Interrupt)\b.*)$")
 
 
@@ -215,6 +217,9 @@ class FoldRunner:
     final : bool
         Run the final run (all the data, nothing tested) instead of the
         protocol's runs.
+    cross_corpus : bool
+        After each run's steps, test its stage-2 and FT models on the other
+        corpora (:mod:`speechbrain_sercl.cross_corpus`).
     """
 
     def __init__(
@@ -225,12 +230,14 @@ class FoldRunner:
         launcher=None,
         runs=None,
         final=False,
+        cross_corpus=True,
     ):
         unknown = set(methods) - set(METHODS)
         if unknown:
             raise ValueError(f"unknown methods {sorted(unknown)}: {METHODS}")
         _check_final(final, methods, runs)
         self.final = final
+        self.cross_corpus = cross_corpus
         self.methods = tuple(methods)
         self.launcher = shlex.split(launcher) if launcher else [sys.executable]
         self.runs = runs
@@ -359,6 +366,16 @@ class FoldRunner:
                     self.downstream_overrides(fold, corpus, method),
                     done=layout.finished_file(output, fold),
                 )
+        tested = self.corpora_of(fold)
+        if self.cross_corpus and not layout.is_final(fold) and len(tested) > 1:
+            evaluate_run(
+                self.experiment_folder,
+                self.config["protocol"],
+                fold,
+                {corpus: self.prepared[corpus] for corpus in tested},
+                self.methods,
+                run_opts=_device_option(self.run_options),
+            )
 
     def final_steps(self):
         """The stage-2 and FT step folders of the final run.
@@ -584,6 +601,16 @@ def _check_final(final, methods, runs):
         )
 
 
+def _device_option(run_options):
+    """``{"device": ...}`` from the run options' ``--device``, or None."""
+    devices = [
+        option.split("=", 1)[1]
+        for option in run_options
+        if option.startswith("--device=")
+    ]
+    return {"device": devices[-1]} if devices else None
+
+
 def _hparams_path(hparams):
     """A YAML path as given, else the shipped YAML of that name."""
     if os.path.isfile(hparams):
@@ -607,7 +634,7 @@ def _run_logged(command, log_path):
     """Run a command, its output to the console and to ``log_path``, after
     a ``[sercl] <command>`` line (the export's model card quotes it)."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    header = f"{COMMAND_PREFIX}{shlex.join(command)}\n".encode()
+    header = f"{layout.COMMAND_PREFIX}{shlex.join(command)}\n".encode()
     sys.stdout.buffer.write(header)
     sys.stdout.flush()
     with open(log_path, "ab") as log:

@@ -1,6 +1,7 @@
 """Corpus preparation: one reader module per corpus and a registry of them.
 
-Each corpus module (``iemocap.py``, ``casia.py``) turns its release layout
+Each corpus module (``iemocap.py``, ``casia.py``, ``emodb.py``,
+``ravdess.py``, ``cremad.py``, ``esd.py``) turns its release layout
 into a SpeechBrain JSON manifest through the shared steps of
 ``manifest.py``; ``audio.py`` is the one audio reader of the package,
 ``folds.py`` assigns utterances to folds and selects a run's split, and
@@ -17,7 +18,7 @@ returns a :class:`~speechbrain_sercl.data.manifest.PreparationReport` (see
 Example
 -------
 >>> sorted(name for name in CORPORA if not name.startswith("synthetic"))
-['casia', 'iemocap']
+['casia', 'cremad', 'emodb', 'esd', 'iemocap', 'ravdess']
 """
 
 from speechbrain_sercl.data.corpora import (

@@ -18,7 +18,7 @@ utterance is its speaker (leave-one-speaker-out folds).
 Adding a corpus works like this module: one ``data/<corpus>.py`` whose
 ``prepare_<corpus>`` lists the labelled utterances in a
 :class:`~speechbrain_sercl.data.manifest.CorpusScan` and calls
-:func:`~speechbrain_sercl.data.manifest.prepare_manifest`, plus one
+:func:`~speechbrain_sercl.data.manifest.prepare_once`, plus one
 registry entry in ``speechbrain_sercl.data.corpora``.
 
 Example
@@ -27,7 +27,6 @@ Example
 ('happy', None)
 """
 
-import logging
 import os
 
 from speechbrain_sercl.data.manifest import (
@@ -36,9 +35,10 @@ from speechbrain_sercl.data.manifest import (
     PreparationError,
     Utterance,
     canonical_emotion,
-    is_ignored_file,
-    load_prepared_report,
-    prepare_manifest,
+    find_release_root,
+    folder_entries,
+    prepare_once,
+    wav_files,
 )
 
 __all__ = [
@@ -48,8 +48,6 @@ __all__ = [
     "scan_casia",
     "prepare_casia",
 ]
-
-logger = logging.getLogger(__name__)
 
 CASIA_EMOTIONS = ("angry", "fear", "happy", "neutral", "sad", "surprise")
 
@@ -104,42 +102,14 @@ def find_casia_root(data_folder):
     ...
     FileNotFoundError: CASIA data_folder ... does not exist ...
     """
-    folder = os.path.abspath(data_folder)
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(
-            f"CASIA data_folder {folder} does not exist or is not a folder"
-        )
-    return folder
-
-
-def _sorted_entries(folder, scan):
-    """Paths in ``folder``, sorted, recording macOS metadata as ignored."""
-    paths = []
-    for name in sorted(os.listdir(folder)):
-        path = os.path.join(folder, name)
-        if is_ignored_file(name):
-            scan.ignored.append(path)
-        else:
-            paths.append(path)
-    return paths
-
-
-def _wav_files(folder, scan):
-    """The ``.wav`` files of ``folder``; anything else counts as ignored."""
-    wavs = []
-    for path in _sorted_entries(folder, scan):
-        if path.endswith(".wav") and os.path.isfile(path):
-            wavs.append(path)
-        else:
-            scan.ignored.append(path)
-    return wavs
+    return find_release_root(data_folder, "CASIA")
 
 
 def _scan_emotion_folder(scan, speaker, emotion_dir, seen):
     """Add the utterances of one ``<speaker>/<emotion>`` folder to ``scan``."""
     folder_name = os.path.basename(emotion_dir)
     emotion = casia_emotion(folder_name)
-    for path in _wav_files(emotion_dir, scan):
+    for path in wav_files(emotion_dir, scan):
         if emotion is None:
             scan.skip(path, f"unknown CASIA emotion folder {folder_name!r}")
             continue
@@ -185,12 +155,12 @@ def scan_casia(root):
     """
     scan = CorpusScan()
     seen = {}
-    for speaker_dir in _sorted_entries(root, scan):
+    for speaker_dir in folder_entries(root, scan):
         if not os.path.isdir(speaker_dir):
             scan.ignored.append(speaker_dir)
             continue
         speaker = os.path.basename(speaker_dir)
-        for emotion_dir in _sorted_entries(speaker_dir, scan):
+        for emotion_dir in folder_entries(speaker_dir, scan):
             if os.path.isdir(emotion_dir):
                 _scan_emotion_folder(scan, speaker, emotion_dir, seen)
             else:
@@ -245,11 +215,4 @@ def prepare_casia(
         "corpus_name": corpus_name,
         "validate_audio": bool(validate_audio),
     }
-    report = load_prepared_report(save_folder, options)
-    if report is not None:
-        logger.info("%s already prepared in %s; skipping", root, save_folder)
-        return report
-    scan = scan_casia(root)
-    return prepare_manifest(
-        scan, corpus_name, save_folder, options, validate_audio
-    )
+    return prepare_once(options, save_folder, lambda: scan_casia(root))

@@ -27,8 +27,8 @@ beside its manifest.
 
 Example
 -------
->>> sorted(CORPORA)
-['casia', 'iemocap', 'synthetic_casia', 'synthetic_iemocap']
+>>> sorted(name for name in CORPORA if not name.startswith("synthetic"))
+['casia', 'cremad', 'emodb', 'esd', 'iemocap', 'ravdess']
 >>> number_of_classes("iemocap"), number_of_classes("casia")
 (4, 6)
 """
@@ -42,6 +42,9 @@ from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 from speechbrain_sercl import layout
 from speechbrain_sercl.data.casia import CASIA_EMOTIONS, prepare_casia
+from speechbrain_sercl.data.cremad import CREMAD_EMOTIONS, prepare_cremad
+from speechbrain_sercl.data.emodb import EMODB_EMOTIONS, prepare_emodb
+from speechbrain_sercl.data.esd import ESD_EMOTIONS, prepare_esd
 from speechbrain_sercl.data.folds import PROTOCOLS as FOLD_PROTOCOLS
 from speechbrain_sercl.data.folds import (
     load_or_create_folds,
@@ -50,7 +53,11 @@ from speechbrain_sercl.data.folds import (
 )
 from speechbrain_sercl.data.iemocap import IEMOCAP_EMOTIONS, prepare_iemocap
 from speechbrain_sercl.data.manifest import MANIFEST_FILE
-from speechbrain_sercl.data.synthetic import prepare_synthetic
+from speechbrain_sercl.data.ravdess import RAVDESS_EMOTIONS, prepare_ravdess
+from speechbrain_sercl.data.synthetic import (
+    SYNTHETIC_EMODB_EMOTIONS,
+    prepare_synthetic,
+)
 
 __all__ = [
     "CORPORA",
@@ -167,7 +174,7 @@ def get_corpus(reader):
     >>> get_corpus("msp")
     Traceback (most recent call last):
     ...
-    ValueError: unknown corpus reader 'msp'; registered: casia, iemocap, ...
+    ValueError: unknown corpus reader 'msp'; registered: casia, cremad, ...
     """
     if reader in CORPORA:
         return CORPORA[reader]
@@ -360,8 +367,9 @@ def fold_protocol(protocol, corpus):
     session or speaker, see :class:`Corpus`) apply to every corpus.
     ``sessions`` is the common reading of the paper's "5 parts", chosen per
     corpus by its registry entry: speaker folds for a corpus grouped by
-    session (IEMOCAP: leave one session out), stratified folds for the
-    others (CASIA: 5-fold).
+    session (IEMOCAP: leave one session out; EmoDB, RAVDESS, CREMA-D and
+    ESD: their five speaker groups), stratified folds for the others
+    (CASIA: 5-fold).
 
     Arguments
     ---------
@@ -452,6 +460,48 @@ CASIA = register_corpus(
         layout="<root>/<speaker>/<emotion>/<NNN>.wav",
     )
 )
+# Corpora without sessions: the session is one of five speaker groups
+# (speechbrain_sercl.data.speaker_groups), so the speaker protocol has
+# five folds.
+EMODB = register_corpus(
+    Corpus(
+        name="emodb",
+        prepare=prepare_emodb,
+        emotions=EMODB_EMOTIONS,
+        speaker_groups="session",
+        layout="<root>/wav/<speaker:2><text:3><emotion letter><version>.wav"
+        " (03a01Fa.wav)",
+    )
+)
+RAVDESS = register_corpus(
+    Corpus(
+        name="ravdess",
+        prepare=prepare_ravdess,
+        emotions=RAVDESS_EMOTIONS,
+        speaker_groups="session",
+        layout="<root>/Actor_NN/03-01-<emotion>-<intensity>-<statement>-"
+        "<repetition>-<actor>.wav",
+    )
+)
+CREMAD = register_corpus(
+    Corpus(
+        name="cremad",
+        prepare=prepare_cremad,
+        emotions=CREMAD_EMOTIONS,
+        speaker_groups="session",
+        layout="<root>/AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav",
+    )
+)
+ESD = register_corpus(
+    Corpus(
+        name="esd",
+        prepare=prepare_esd,
+        emotions=ESD_EMOTIONS,
+        speaker_groups="session",
+        layout="<root>/<speaker>/<Emotion>/[train|evaluation|test/]"
+        "<speaker>_<n>.wav",
+    )
+)
 SYNTHETIC_IEMOCAP = register_corpus(
     Corpus(
         name="synthetic_iemocap",
@@ -468,5 +518,14 @@ SYNTHETIC_CASIA = register_corpus(
         emotions=CASIA_EMOTIONS,
         speaker_groups="speaker",
         layout="generated: <root>/CASIA (CASIA's layout)",
+    )
+)
+SYNTHETIC_EMODB = register_corpus(
+    Corpus(
+        name="synthetic_emodb",
+        prepare=partial(prepare_synthetic, corpus="emodb"),
+        emotions=SYNTHETIC_EMODB_EMOTIONS,
+        speaker_groups="session",
+        layout="generated: <root>/EmoDB (EmoDB's layout, five emotions)",
     )
 )

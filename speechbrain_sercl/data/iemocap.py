@@ -21,7 +21,7 @@ improvisation led by the female one).
 Adding a corpus works like this module: one ``data/<corpus>.py`` whose
 ``prepare_<corpus>`` lists the labelled utterances in a
 :class:`~speechbrain_sercl.data.manifest.CorpusScan` and calls
-:func:`~speechbrain_sercl.data.manifest.prepare_manifest`, plus one
+:func:`~speechbrain_sercl.data.manifest.prepare_once`, plus one
 registry entry in ``speechbrain_sercl.data.corpora``.
 
 Example
@@ -30,7 +30,6 @@ Example
 'Ses01M'
 """
 
-import logging
 import os
 import re
 
@@ -39,8 +38,7 @@ from speechbrain_sercl.data.manifest import (
     PreparationError,
     Utterance,
     is_ignored_file,
-    load_prepared_report,
-    prepare_manifest,
+    prepare_once,
 )
 
 __all__ = [
@@ -55,8 +53,6 @@ __all__ = [
     "scan_iemocap",
     "prepare_iemocap",
 ]
-
-logger = logging.getLogger(__name__)
 
 IEMOCAP_FOLDER = "IEMOCAP_full_release"
 SESSIONS = tuple(f"Session{number}" for number in range(1, 6))
@@ -354,11 +350,6 @@ def prepare_iemocap(
         "corpus_name": corpus_name,
         "validate_audio": bool(validate_audio),
     }
-    report = load_prepared_report(save_folder, options)
-    if report is not None:
-        logger.info("%s already prepared in %s; skipping", root, save_folder)
-        return report
-    scan = scan_iemocap(root, improvised_only)
-    return prepare_manifest(
-        scan, corpus_name, save_folder, options, validate_audio
+    return prepare_once(
+        options, save_folder, lambda: scan_iemocap(root, improvised_only)
     )

@@ -53,6 +53,11 @@ __all__ = [
     "PreparationReport",
     "canonical_emotion",
     "is_ignored_file",
+    "folder_entries",
+    "wav_files",
+    "find_release_root",
+    "add_named_files",
+    "prepare_once",
     "write_json_atomic",
     "load_manifest",
     "load_prepared_report",
@@ -70,6 +75,7 @@ CANONICAL_EMOTIONS = (
     "surprise",
     "disgust",
     "calm",
+    "boredom",
     "frustrated",
     "excited",
     "contempt",
@@ -470,6 +476,214 @@ def is_ignored_file(name):
     (True, False)
     """
     return name in IGNORED_NAMES or name.startswith(IGNORED_PREFIX)
+
+
+def folder_entries(folder, scan):
+    """Paths in ``folder``, sorted; macOS metadata is recorded as ignored.
+
+    Arguments
+    ---------
+    folder : str
+        The folder to list.
+    scan : CorpusScan
+        Where ignored names are recorded.
+
+    Returns
+    -------
+    list of str
+        The other paths, sorted by name.
+
+    Example
+    -------
+    >>> tmp_path = getfixture("tmp_path")
+    >>> for name in ("b.wav", "._b.wav", "a"):
+    ...     _ = (tmp_path / name).write_text("")
+    >>> scan = CorpusScan()
+    >>> [os.path.basename(p) for p in folder_entries(str(tmp_path), scan)]
+    ['a', 'b.wav']
+    >>> [os.path.basename(p) for p in scan.ignored]
+    ['._b.wav']
+    """
+    paths = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if is_ignored_file(name):
+            scan.ignored.append(path)
+        else:
+            paths.append(path)
+    return paths
+
+
+def wav_files(folder, scan):
+    """The ``.wav`` files of ``folder``; anything else is recorded as ignored.
+
+    Arguments
+    ---------
+    folder : str
+        The folder to list.
+    scan : CorpusScan
+        Where ignored names are recorded.
+
+    Returns
+    -------
+    list of str
+        The wav files, sorted by name.
+
+    Example
+    -------
+    >>> tmp_path = getfixture("tmp_path")
+    >>> for name in ("b.wav", "notes.txt"):
+    ...     _ = (tmp_path / name).write_text("")
+    >>> scan = CorpusScan()
+    >>> [os.path.basename(p) for p in wav_files(str(tmp_path), scan)]
+    ['b.wav']
+    >>> [os.path.basename(p) for p in scan.ignored]
+    ['notes.txt']
+    """
+    wavs = []
+    for path in folder_entries(folder, scan):
+        if path.endswith(".wav") and os.path.isfile(path):
+            wavs.append(path)
+        else:
+            scan.ignored.append(path)
+    return wavs
+
+
+def find_release_root(data_folder, corpus, inner=()):
+    """The folder a reader scans: ``data_folder`` or a known folder in it.
+
+    Arguments
+    ---------
+    data_folder : str or os.PathLike
+        The folder the user gave.
+    corpus : str
+        The corpus name for the error message (``"EmoDB"``).
+    inner : tuple of str
+        Folders of the release that may sit inside ``data_folder`` (the
+        first one present is used), e.g. ``("wav",)`` for EmoDB.
+
+    Returns
+    -------
+    str
+        The absolute path.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``data_folder`` does not exist or is not a folder.
+
+    Example
+    -------
+    >>> tmp_path = getfixture("tmp_path")
+    >>> (tmp_path / "wav").mkdir()
+    >>> find_release_root(tmp_path, "EmoDB", ("wav",)).endswith("wav")
+    True
+    >>> find_release_root(tmp_path / "absent", "EmoDB")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: EmoDB data_folder ... does not exist ...
+    """
+    folder = os.path.abspath(data_folder)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"{corpus} data_folder {folder} does not exist or is not a folder"
+        )
+    for name in inner:
+        if os.path.isdir(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    return folder
+
+
+def add_named_files(scan, paths, parse_name, prefix):
+    """Add the files whose names code their labels to ``scan``.
+
+    For corpora whose file names hold the speaker and the emotion (EmoDB,
+    CREMA-D). The utterance id is ``<prefix>_<name without .wav>``; the
+    session is the speaker (see
+    :func:`~speechbrain_sercl.data.speaker_groups.group_sessions`).
+
+    Arguments
+    ---------
+    scan : CorpusScan
+        Where utterances and skipped files go.
+    paths : list of str
+        The wav files.
+    parse_name : callable
+        ``parse_name(file name) -> (speaker, canonical emotion)``, raising
+        ``ValueError`` with the reason for a name it does not accept (the
+        file is then skipped with that reason).
+    prefix : str
+        The corpus prefix of the utterance ids.
+
+    Example
+    -------
+    >>> def parse(name):
+    ...     if not name.startswith("s"):
+    ...         raise ValueError("no speaker")
+    ...     return name[:2], "sad"
+    >>> scan = CorpusScan()
+    >>> add_named_files(scan, ["/c/s1_a.wav", "/c/x.wav"], parse, "c")
+    >>> [u.utt_id for u in scan.utterances], scan.skipped
+    (['c_s1_a'], [['/c/x.wav', 'no speaker']])
+    """
+    for path in paths:
+        name = os.path.basename(path)
+        try:
+            speaker, emotion = parse_name(name)
+        except ValueError as error:
+            scan.skip(path, str(error))
+            continue
+        utt_id = f"{prefix}_{os.path.splitext(name)[0]}"
+        scan.utterances.append(
+            Utterance(utt_id, path, emotion, speaker, speaker)
+        )
+
+
+def prepare_once(options, save_folder, scan_corpus):
+    """Scan a corpus and write its manifest, unless already prepared.
+
+    The shared end of every reader's ``prepare_<corpus>``: when
+    ``save_folder`` holds a manifest prepared with the same ``options``,
+    its report is returned and nothing is read.
+
+    Arguments
+    ---------
+    options : dict
+        The preparation options; ``corpus_name`` and ``validate_audio``
+        among them.
+    save_folder : str or os.PathLike
+        Where the manifest, its options and the report go.
+    scan_corpus : callable
+        Takes no argument and returns the :class:`CorpusScan`.
+
+    Returns
+    -------
+    PreparationReport
+        The saved report, or the report of the new manifest.
+
+    Example
+    -------
+    >>> options = {"corpus_name": "c", "validate_audio": True}
+    >>> prepare_once(options, getfixture("tmp_path"), CorpusScan)
+    Traceback (most recent call last):
+    ...
+    speechbrain_sercl.data.manifest.PreparationError: c: no utterance ...
+    """
+    report = load_prepared_report(save_folder, options)
+    if report is not None:
+        logger.info(
+            "%s already prepared in %s; skipping",
+            options.get("data_folder", options["corpus_name"]),
+            save_folder,
+        )
+        return report
+    return prepare_manifest(
+        scan_corpus(),
+        options["corpus_name"],
+        save_folder,
+        options,
+        options["validate_audio"],
+    )
 
 
 def write_json_atomic(obj, path):

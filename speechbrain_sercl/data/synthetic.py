@@ -2,7 +2,8 @@
 
 ``generate_synthetic_corpora`` writes two small corpora in the exact release
 layouts of IEMOCAP and CASIA, so that the real readers, the folds and the
-recipes run end to end with no download:
+recipes run end to end with no download (``generate_synthetic_emodb`` a
+third one, in EmoDB's layout, for runs over more corpora):
 
 - ``IEMOCAP_full_release/Session{1..5}/sentences/wav/<dialog>/<utt>.wav`` at
   16 kHz, labelled by ``Session{s}/dialog/EmoEvaluation/<dialog>.txt`` files
@@ -12,6 +13,11 @@ recipes run end to end with no download:
   every dialog, as in the release.
 - ``CASIA/<speaker>/<emotion>/<NNN>.wav`` at 22.05 kHz, four speakers and the
   six emotions angry, fear, happy, neutral, sad, surprise.
+- ``EmoDB/wav/<speaker><text><letter><version>.wav`` at 16 kHz, EmoDB's ten
+  speakers and the five of its seven emotions that have a profile here
+  (W angry, A fear, F happy, T sad, N neutral; boredom and disgust have
+  none, and adding profiles would change the unlabelled pretraining speech
+  of :func:`unlabelled_utterances`).
 
 The "speech" is a harmonic source shaped by a speaker-specific formant
 filter and chopped into syllable-like bursts. Each emotion has one acoustic
@@ -24,18 +30,22 @@ variation around the profile.
 
 import json
 import os
+import string
 
 import numpy as np
 import soundfile
 from tqdm import tqdm
 
 from speechbrain_sercl.data.casia import prepare_casia
+from speechbrain_sercl.data.emodb import EMODB_LETTERS, prepare_emodb
 from speechbrain_sercl.data.iemocap import prepare_iemocap
 
 __all__ = [
     "CASIA_SPEAKERS",
     "EMOTION_PROFILES",
+    "SYNTHETIC_EMODB_EMOTIONS",
     "generate_synthetic_corpora",
+    "generate_synthetic_emodb",
     "make_speaker_voice",
     "prepare_synthetic",
     "synthesize_utterance",
@@ -93,7 +103,23 @@ CASIA_SPEAKERS = {
 }
 CASIA_EMOTIONS = ("angry", "fear", "happy", "neutral", "sad", "surprise")
 CASIA_FIRST_NUMBER = 201
-CORPUS_SEEDS = {"iemocap": 1, "casia": 2}
+# EmoDB's speakers and their genders, and its texts.
+EMODB_SPEAKERS = {
+    "03": "M", "08": "F", "09": "F", "10": "M", "11": "M",
+    "12": "M", "13": "F", "14": "F", "15": "M", "16": "F",
+}  # fmt: skip
+EMODB_TEXTS = (
+    "a01", "a02", "a04", "a05", "a07", "b01", "b02", "b03", "b09", "b10",
+)  # fmt: skip
+# The EmoDB letters of the emotions that have a profile.
+SYNTHETIC_EMODB_LETTERS = {
+    letter: emotion
+    for letter, emotion in EMODB_LETTERS.items()
+    if emotion in EMOTION_PROFILES
+}
+SYNTHETIC_EMODB_EMOTIONS = tuple(sorted(SYNTHETIC_EMODB_LETTERS.values()))
+EMODB_STAMP_NAME = "synthetic_emodb_stamp.json"
+CORPUS_SEEDS = {"iemocap": 1, "casia": 2, "emodb": 4}
 UNLABELLED_SEED = 3  # the label-free pretraining speech
 NEUTRAL_FORMANTS_HZ = np.array([550.0, 1650.0, 2600.0, 3500.0])
 FORMANT_BANDWIDTHS_HZ = np.array([80.0, 110.0, 160.0, 250.0])
@@ -410,6 +436,29 @@ def _casia_jobs(root, seed, n_per_class, durations):
     return jobs
 
 
+def _emodb_jobs(root, seed, n_per_class, durations):
+    """Plan every EmoDB-like utterance: one dict per wav to write."""
+    jobs = []
+    for number, (speaker, gender) in enumerate(EMODB_SPEAKERS.items()):
+        speaker_seed = [seed, CORPUS_SEEDS["emodb"], number]
+        voice = make_speaker_voice(gender, np.random.default_rng(speaker_seed))
+        for emotion_index, (letter, emotion) in enumerate(
+            SYNTHETIC_EMODB_LETTERS.items()
+        ):
+            for index in range(n_per_class):
+                text = EMODB_TEXTS[index % len(EMODB_TEXTS)]
+                version = string.ascii_lowercase[index // len(EMODB_TEXTS)]
+                name = f"{speaker}{text}{letter}{version}.wav"
+                jobs.append({
+                    "path": os.path.join(root, "wav", name),
+                    "label": emotion,
+                    "voice": voice,
+                    "seed": speaker_seed + [emotion_index, index],
+                    "duration": durations,
+                })  # fmt: skip
+    return jobs
+
+
 def _render(job, sample_rate, noise_floor_db):
     """Synthesize and write one planned utterance; returns its duration."""
     rng = np.random.default_rng(job["seed"])
@@ -502,6 +551,29 @@ def _write_stamp(stamp_path, parameters, complete):
         json.dump({"parameters": parameters, "complete": complete}, handle)
 
 
+def _generate_once(stamp_path, parameters, write):
+    """Call ``write()`` unless the stamp records a complete generation
+    with ``parameters`` (a stamp of other parameters is an error)."""
+    if _check_stamp(stamp_path, parameters):
+        return
+    _write_stamp(stamp_path, parameters, complete=False)
+    write()
+    _write_stamp(stamp_path, parameters, complete=True)
+
+
+def _check_sizes(utterances_per_speaker_emotion, duration_range):
+    """Refuse no utterances or a bad duration range."""
+    if utterances_per_speaker_emotion < 1:
+        raise ValueError(
+            "utterances_per_speaker_emotion must be >= 1, got "
+            f"{utterances_per_speaker_emotion}"
+        )
+    low, high = duration_range
+    if not 0 < low <= high:
+        raise ValueError(f"duration_range must be 0 < min <= max: {low, high}")
+    return [low, high]
+
+
 def generate_synthetic_corpora(
     root,
     seed=0,
@@ -565,15 +637,11 @@ def generate_synthetic_corpora(
     16000
     >>> tmp.cleanup()
     """
-    if utterances_per_speaker_emotion < 1 or dropped_per_speaker < 0:
+    low, high = _check_sizes(utterances_per_speaker_emotion, duration_range)
+    if dropped_per_speaker < 0:
         raise ValueError(
-            "utterances_per_speaker_emotion must be >= 1 and "
-            "dropped_per_speaker >= 0, got "
-            f"{utterances_per_speaker_emotion} and {dropped_per_speaker}"
+            f"dropped_per_speaker must be >= 0, got {dropped_per_speaker}"
         )
-    low, high = duration_range
-    if not 0 < low <= high:
-        raise ValueError(f"duration_range must be 0 < min <= max: {low, high}")
     parameters = {
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
@@ -588,34 +656,108 @@ def generate_synthetic_corpora(
         "casia": os.path.join(root, "CASIA"),
     }
     os.makedirs(root, exist_ok=True)
-    stamp_path = os.path.join(root, STAMP_NAME)
-    if _check_stamp(stamp_path, parameters):
-        return paths
-    _write_stamp(stamp_path, parameters, complete=False)
-    iemocap_jobs = _iemocap_jobs(
-        paths["iemocap"], seed, utterances_per_speaker_emotion,
-        dropped_per_speaker, (low, high),
-    )  # fmt: skip
-    casia_jobs = _casia_jobs(
-        paths["casia"], seed, utterances_per_speaker_emotion, (low, high)
-    )
-    bar = tqdm(
-        total=len(iemocap_jobs) + len(casia_jobs),
-        desc="synthetic corpora",
-        disable=not progress,
-    )
-    iemocap_durations = []
-    for job in iemocap_jobs:
-        iemocap_durations.append(_render(job, iemocap_sample_rate, -50.0))
-        bar.update()
-    _write_emo_evaluations(
-        paths["iemocap"], iemocap_jobs, iemocap_durations, seed
-    )
-    for job in casia_jobs:
-        _render(job, casia_sample_rate, -60.0)
-        bar.update()
-    bar.close()
-    _write_stamp(stamp_path, parameters, complete=True)
+
+    def write():
+        iemocap_jobs = _iemocap_jobs(
+            paths["iemocap"], seed, utterances_per_speaker_emotion,
+            dropped_per_speaker, (low, high),
+        )  # fmt: skip
+        casia_jobs = _casia_jobs(
+            paths["casia"], seed, utterances_per_speaker_emotion, (low, high)
+        )
+        bar = tqdm(
+            total=len(iemocap_jobs) + len(casia_jobs),
+            desc="synthetic corpora",
+            disable=not progress,
+        )
+        iemocap_durations = []
+        for job in iemocap_jobs:
+            iemocap_durations.append(_render(job, iemocap_sample_rate, -50.0))
+            bar.update()
+        _write_emo_evaluations(
+            paths["iemocap"], iemocap_jobs, iemocap_durations, seed
+        )
+        for job in casia_jobs:
+            _render(job, casia_sample_rate, -60.0)
+            bar.update()
+        bar.close()
+
+    _generate_once(os.path.join(root, STAMP_NAME), parameters, write)
+    return paths
+
+
+def generate_synthetic_emodb(
+    root,
+    seed=0,
+    utterances_per_speaker_emotion=8,
+    duration_range=(1.0, 2.0),
+    sample_rate=16000,
+    progress=True,
+):
+    """Write an EmoDB-like corpus under ``root`` (``root/EmoDB``).
+
+    EmoDB's ten speakers each say ``utterances_per_speaker_emotion``
+    utterances of the five emotions with a profile, named as in the
+    release (``wav/03a01Fa.wav``: speaker, text, emotion letter, version).
+    Deterministic, and reused when complete, as
+    :func:`generate_synthetic_corpora` (its stamp is
+    ``root/synthetic_emodb_stamp.json``).
+
+    Arguments
+    ---------
+    root : str
+        Folder to write into (created if needed).
+    seed : int
+        Seed of every random draw.
+    utterances_per_speaker_emotion : int
+        Utterances per speaker and emotion (at most 260: ten texts times
+        26 version letters).
+    duration_range : tuple of float
+        Minimum and maximum utterance length in seconds.
+    sample_rate : int
+        Sampling rate of the wavs (the release has 16 kHz).
+    progress : bool
+        Whether to show a progress bar.
+
+    Returns
+    -------
+    dict
+        ``{"emodb": <EmoDB folder>}``.
+
+    Example
+    -------
+    >>> root = getfixture("tmp_path")
+    >>> paths = generate_synthetic_emodb(
+    ...     root, utterances_per_speaker_emotion=1, progress=False
+    ... )
+    >>> sorted(os.listdir(os.path.join(paths["emodb"], "wav")))[:5]
+    ['03a01Aa.wav', '03a01Fa.wav', '03a01Na.wav', '03a01Ta.wav', '03a01Wa.wav']
+    """
+    low, high = _check_sizes(utterances_per_speaker_emotion, duration_range)
+    most = len(EMODB_TEXTS) * len(string.ascii_lowercase)
+    if utterances_per_speaker_emotion > most:
+        raise ValueError(
+            f"utterances_per_speaker_emotion must be <= {most} (EmoDB's "
+            f"file names), got {utterances_per_speaker_emotion}"
+        )
+    parameters = {
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "utterances_per_speaker_emotion": utterances_per_speaker_emotion,
+        "duration_range": [low, high],
+        "sample_rate": sample_rate,
+    }
+    paths = {"emodb": os.path.join(root, "EmoDB")}
+    os.makedirs(root, exist_ok=True)
+
+    def write():
+        jobs = _emodb_jobs(
+            paths["emodb"], seed, utterances_per_speaker_emotion, (low, high)
+        )
+        for job in tqdm(jobs, desc="synthetic EmoDB", disable=not progress):
+            _render(job, sample_rate, -60.0)
+
+    _generate_once(os.path.join(root, EMODB_STAMP_NAME), parameters, write)
     return paths
 
 
@@ -625,26 +767,28 @@ def prepare_synthetic(
     """Generate the synthetic corpora (once) and prepare one of them.
 
     The reader of the registry's ``synthetic_iemocap`` and
-    ``synthetic_casia`` corpora (the demo's): it calls
-    ``generate_synthetic_corpora(root, **options)`` (reused when already
-    generated) and then the real reader of ``corpus``.
+    ``synthetic_casia`` corpora (the demo's) and ``synthetic_emodb``: it
+    calls ``generate_synthetic_corpora(root, **options)`` (or
+    ``generate_synthetic_emodb``; reused when already generated) and then
+    the real reader of ``corpus``.
 
     Arguments
     ---------
     data_folder : str
         The corpus folder; must be where the generator puts ``corpus``
-        (``<root>/IEMOCAP_full_release`` or ``<root>/CASIA``).
+        (``<root>/IEMOCAP_full_release``, ``<root>/CASIA`` or
+        ``<root>/EmoDB``).
     save_folder : str
         Where the reader writes the manifest.
     corpus : str
-        ``"iemocap"`` or ``"casia"``.
+        ``"iemocap"``, ``"casia"`` or ``"emodb"``.
     root : str, optional
         The folder of the synthetic corpora (default: the parent of
         ``data_folder``).
     corpus_name : str, optional
         The ``corpus`` field of the manifest (default: ``corpus``).
     **options
-        Arguments of ``generate_synthetic_corpora`` (``seed``,
+        Arguments of the generator (``seed``,
         ``utterances_per_speaker_emotion``, ...).
 
     Returns
@@ -667,19 +811,25 @@ def prepare_synthetic(
     24
     >>> tmp.cleanup()
     """
-    readers = {"iemocap": prepare_iemocap, "casia": prepare_casia}
-    if corpus not in readers:
+    if corpus not in SYNTHETIC_READERS:
         raise ValueError(
-            f"corpus must be one of {sorted(readers)}, got {corpus!r}"
+            f"corpus must be one of {sorted(SYNTHETIC_READERS)}, got {corpus!r}"
         )
+    generate, read = SYNTHETIC_READERS[corpus]
     if root is None:
         root = os.path.dirname(os.path.abspath(data_folder))
-    paths = generate_synthetic_corpora(root, **options)
+    paths = generate(root, **options)
     if os.path.abspath(data_folder) != os.path.abspath(paths[corpus]):
         raise ValueError(
             f"data_folder {data_folder} is not where the synthetic {corpus} "
             f"corpus is generated ({paths[corpus]})"
         )
-    return readers[corpus](
-        data_folder, save_folder, corpus_name=corpus_name or corpus
-    )
+    return read(data_folder, save_folder, corpus_name=corpus_name or corpus)
+
+
+# corpus -> (generator, real reader).
+SYNTHETIC_READERS = {
+    "iemocap": (generate_synthetic_corpora, prepare_iemocap),
+    "casia": (generate_synthetic_corpora, prepare_casia),
+    "emodb": (generate_synthetic_emodb, prepare_emodb),
+}

@@ -483,3 +483,138 @@ def test_a_corpus_registered_outside_the_package_runs_the_protocol(tmp_path):
     assert len(split["toy"]["train"]) + len(split["toy"]["test"]) == 27
     results = (experiment / "paper" / "results.md").read_text()
     assert "| toy | two-stage contrastive (stage 2) |" in results
+
+
+def corpus_of_ids(split):
+    """utterance id -> corpus, from a ``fold_split.json``."""
+    return {
+        utt: corpus
+        for corpus, parts in split.items()
+        for part in parts.values()
+        for utt in part
+    }
+
+
+def test_three_corpus_stage1_and_the_cross_corpus_table(recorder, tmp_path):
+    """`sercl folds demo` with a synthetic EmoDB added by --corpora: stage 1
+    trains on batches drawn from the three corpora; each corpus's stage-2
+    model then classifies the other corpora's test parts on the shared
+    emotions, and the table's UA is scikit-learn's balanced accuracy of
+    those rows."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    data = tmp_path / "data"
+    emodb = (
+        f"{{emodb: {{data_folder: {data / 'EmoDB'}, reader: synthetic_emodb,"
+        " options: {utterances_per_speaker_emotion: 2}}}"
+    )
+    records = tmp_path / "records"
+    records.mkdir()
+    experiment = tmp_path / "experiment"
+    command = [
+        sys.executable,
+        "-m",
+        "speechbrain_sercl.cli",
+        "folds",
+        "demo",
+        "--runs",
+        "0",
+        "--methods",
+        "classifier",
+        "--launcher",
+        f"{sys.executable} {recorder} {records}",
+        f"--experiment_folder={experiment}",
+        f"--demo_data_folder={data}",
+        "--data_utterances_per_emotion=2",
+        f"--corpora={emodb}",
+        "--number_of_epochs=1",
+        "--contrastive.batches_per_epoch=4",
+        "--batch_size=8",
+        "--crop_seconds=1.0",
+        "--noprogressbar",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run(command, env=env, timeout=900)
+    run_folder = experiment / "paper" / "fold_0"
+    stage1_split = json.loads(
+        (run_folder / "contrastive" / "fold_split.json").read_text()
+    )
+    assert sorted(stage1_split) == ["casia", "emodb", "iemocap"]
+    corpus_of = corpus_of_ids(stage1_split)
+    sampled = []
+    for path in records.glob("*.json"):
+        batches = json.loads(path.read_text())["train_batches"]
+        if len({corpus_of[utt] for batch in batches for utt in batch}) > 1:
+            sampled.append(batches)
+    (stage1_batches,) = sampled  # stage 2 trains on one corpus
+    assert len(stage1_batches) == 4
+    drawn = [utt for batch in stage1_batches for utt in batch]
+    assert {corpus_of[utt] for utt in drawn} == {"casia", "emodb", "iemocap"}
+    trained = {u for c in stage1_split.values() for u in c["train"]}
+    assert set(drawn) <= trained
+
+    table = json.loads(
+        (
+            experiment / "paper" / "cross_corpus" / "cross_corpus.json"
+        ).read_text()
+    )["classifier"]
+    corpora = ("casia", "emodb", "iemocap")
+    assert sorted(table) == list(corpora)
+    for source in corpora:
+        assert sorted(table[source]) == sorted(set(corpora) - {source})
+        known = json.loads(
+            (
+                run_folder / source / "classifier" / "test_metrics.json"
+            ).read_text()
+        )["classes"]
+        for target in table[source]:
+            target_split = json.loads(
+                (
+                    run_folder / target / "classifier" / "fold_split.json"
+                ).read_text()
+            )[target]
+            (manifest_path,) = experiment.glob(
+                f"prepared/{target}-*/manifest.json"
+            )
+            manifest = json.loads(manifest_path.read_text())
+            emotions = {entry["emotion"] for entry in manifest.values()}
+            shared = sorted(set(known) & emotions)
+            expected_ids = sorted(
+                u
+                for u in target_split["test"]
+                if manifest[u]["emotion"] in shared
+            )
+            step = (
+                experiment / "paper" / "cross_corpus" / "fold_0" / source
+                / target / "classifier"
+            )  # fmt: skip
+            with open(step / "predictions.csv", newline="") as predictions:
+                rows = list(csv.DictReader(predictions))
+            assert sorted(row["id"] for row in rows) == expected_ids
+            assert {row["predicted"] for row in rows} <= set(shared)
+            truth = [row["emotion"] for row in rows]
+            guess = [row["predicted"] for row in rows]
+            pair = table[source][target]
+            assert pair["classes"] == shared
+            assert pair["folds"]["0"]["UA"] == pytest.approx(
+                balanced_accuracy_score(truth, guess)
+            )
+    # IEMOCAP's model knows four classes: CASIA's fear and surprise test
+    # utterances are left out, all five of EmoDB's shared by CASIA are in.
+    assert table["iemocap"]["casia"]["classes"] == [
+        "angry", "happy", "neutral", "sad",
+    ]  # fmt: skip
+    casia_test = json.loads(
+        (run_folder / "casia" / "classifier" / "fold_split.json").read_text()
+    )["casia"]["test"]
+    left_out = [u for u in casia_test if "fear" in u or "surprise" in u]
+    assert left_out and table["iemocap"]["casia"]["folds"]["0"]["n"] == (
+        len(casia_test) - len(left_out)
+    )
+    assert table["casia"]["emodb"]["classes"] == [
+        "angry", "fear", "happy", "neutral", "sad",
+    ]  # fmt: skip
+    markdown = (
+        experiment / "paper" / "cross_corpus" / "cross_corpus.md"
+    ).read_text()
+    assert "| source \\ target | casia | emodb | iemocap |" in markdown

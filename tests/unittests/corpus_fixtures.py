@@ -28,6 +28,7 @@ __all__ = [
     "write_iemocap",
     "write_casia",
     "write_converted_casia",
+    "write_files",
 ]
 
 FIXTURE_SECONDS = 0.25
@@ -284,4 +285,40 @@ def write_converted_casia(folder):
     write_wav(root / "wangzhe" / "surprised" / "201.wav", sample_rate=48000)
     clipped = tone(FIXTURE_SECONDS, 16000, amplitude=2.0).clip(-1.0, 1.0)
     write_wav(root / "wangzhe" / "Fearful" / "201.wav", samples=clipped)
+    return root
+
+
+def write_files(root, relative_paths, sample_rate=16000):
+    """Write a tone at each of ``relative_paths`` under ``root``.
+
+    The layouts of corpora whose file names code their labels (EmoDB,
+    RAVDESS, CREMA-D, ESD) are lists of paths: the tests spell out each
+    path of the release layout themselves.
+
+    Arguments
+    ---------
+    root : str or pathlib.Path
+        The folder written into.
+    relative_paths : iterable of str
+        Paths such as ``"wav/03a01Fa.wav"`` or
+        ``"Actor_01/03-01-05-02-01-01-01.wav"``.
+    sample_rate : int
+        Sample rate of every file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``root``.
+
+    Example
+    -------
+    >>> root = write_files(
+    ...     getfixture("tmp_path") / "emodb", ["wav/03a01Fa.wav"]
+    ... )
+    >>> [path.name for path in (root / "wav").iterdir()]
+    ['03a01Fa.wav']
+    """
+    root = Path(root)
+    for relative in relative_paths:
+        write_wav(root / relative, sample_rate=sample_rate)
     return root

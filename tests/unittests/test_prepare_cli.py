@@ -5,7 +5,12 @@ import subprocess
 import sys
 
 import pytest
-from corpus_fixtures import write_casia, write_converted_casia, write_iemocap
+from corpus_fixtures import (
+    write_casia,
+    write_converted_casia,
+    write_files,
+    write_iemocap,
+)
 
 from speechbrain_sercl.cli import main
 from speechbrain_sercl.data.manifest import CANONICAL_EMOTIONS, load_manifest
@@ -125,6 +130,36 @@ def test_errors_exit_non_zero_and_write_nothing(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["prepare", "msp", str(casia), str(save)])
     assert exit_info.value.code == 2
+
+
+def test_prepare_esd_language(tmp_path, capsys):
+    """--language reaches the ESD reader; a bad one is a clear error."""
+    esd = write_files(
+        tmp_path / "ESD",
+        [
+            "0001/Angry/train/0001_000351.wav",
+            "0001/Sad/test/0001_001401.wav",
+            "0011/Angry/train/0011_000351.wav",
+            "0011/Happy/evaluation/0011_000701.wav",
+        ],
+    )
+    save = tmp_path / "save"
+    argv = ["prepare", "esd", str(esd), str(save), "--language", "english"]
+    assert main(argv) == 0
+    manifest = load_manifest(save / "manifest.json")
+    assert sorted(e["speaker"] for e in manifest.values()) == ["0011"] * 2
+
+    other = tmp_path / "other"
+    argv = ["prepare", "esd", str(esd), str(other), "--language", "german"]
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert "sercl prepare: error:" in error and "'german'" in error
+    assert not (other / "manifest.json").exists()
+
+    casia = write_casia(tmp_path / "casia")
+    argv = ["prepare", "casia", str(casia), str(other), "--language", "english"]
+    assert main(argv) == 2
+    assert "--language does not apply to casia" in capsys.readouterr().err
 
 
 def test_command_runs_as_a_program(tmp_path):

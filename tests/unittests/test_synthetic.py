@@ -333,3 +333,46 @@ def test_prepare_synthetic_reuses_corpora_and_checks_folder(corpora, tmp_path):
         )
     with pytest.raises(ValueError, match="corpus must be one of"):
         prepare_synthetic(corpora["casia"], save_folder, "msp", root, **options)
+
+
+# EmoDB's letters, written out here: the five with a synthetic profile.
+EMODB_LETTERS = {"W": "angry", "A": "fear", "F": "happy", "T": "sad"}
+EMODB_LETTERS["N"] = "neutral"
+EMODB_SPEAKERS = ("03", "08", "09", "10", "11", "12", "13", "14", "15", "16")
+
+
+def test_synthetic_emodb_is_read_by_the_real_reader(tmp_path):
+    """Every file has an EmoDB release name; the EmoDB reader keeps all of
+    them, with the letter's emotion and the name's speaker, in five speaker
+    groups of two."""
+    from speechbrain_sercl.data.corpora import number_of_classes
+
+    per_class = 2
+    data_folder = str(tmp_path / "data" / "EmoDB")
+    save_folder = str(tmp_path / "prepared")
+    prepare_synthetic(
+        data_folder, save_folder, "emodb", seed=0,
+        utterances_per_speaker_emotion=per_class, progress=False,
+    )  # fmt: skip
+    names = sorted(os.listdir(os.path.join(data_folder, "wav")))
+    assert len(names) == 10 * 5 * per_class
+    pattern = re.compile(r"^(\d\d)(a0[1-7]|b0[1-9]|b10)([WAFTN])([a-z])\.wav$")
+    assert all(pattern.match(name) for name in names), names[:3]
+    with open(os.path.join(save_folder, "manifest.json")) as handle:
+        manifest = json.load(handle)
+    assert len(manifest) == len(names)
+    for utt_id, entry in manifest.items():
+        speaker, letter = utt_id[len("emodb_") :][:2], utt_id[-2]
+        assert entry["speaker"] == speaker and speaker in EMODB_SPEAKERS
+        assert entry["emotion"] == EMODB_LETTERS[letter]
+        info = soundfile.info(entry["wav"])
+        assert info.samplerate == 16000 and info.channels == 1
+    assert number_of_classes("synthetic_emodb") == 5
+    folds = load_or_create_folds(
+        os.path.join(save_folder, "manifest.json"), "speaker"
+    )
+    speakers_by_fold = {}
+    for utt_id, fold in folds.items():
+        speaker = manifest[utt_id]["speaker"]
+        speakers_by_fold.setdefault(fold, set()).add(speaker)
+    assert sorted(map(len, speakers_by_fold.values())) == [2] * 5
