@@ -72,7 +72,6 @@ PAIR_KINDS = (
     "negative_within",
     "negative_across",
 )
-HPARAMS_FILE = "hyperparams.yaml"
 
 
 @dataclasses.dataclass
@@ -310,7 +309,7 @@ def stage1_settings(protocol_folder, fold):
     experiment, protocol = os.path.split(os.path.normpath(protocol_folder))
     stage1 = layout.step_folder(experiment, protocol, fold, layout.STAGE1)
     encoder = layout.encoder_folder(experiment, protocol, fold)
-    hparams = layout.step_file(stage1, HPARAMS_FILE)
+    hparams = layout.step_file(stage1, layout.HPARAMS_FILE)
     for path in (hparams, layout.encoder_files(encoder)["ssl"]):
         if not os.path.isfile(path):
             raise FileNotFoundError(

@@ -52,6 +52,7 @@ __all__ = [
     "ENCODER_FILE",
     "FINAL_RUN",
     "FOLD_SPLIT_FILE",
+    "HPARAMS_FILE",
     "LABEL_ENCODER_FILE",
     "LAYER_SIMILARITY_FIGURE",
     "LAYER_SIMILARITY_TABLE",
@@ -95,6 +96,7 @@ TRAINED_FILE = "trained.json"  # written last: a finished final-run step
 FINAL_RUN = "final"  # the fold value of the run on all the data
 PREDICTIONS_FILE = "predictions.csv"
 FOLD_SPLIT_FILE = "fold_split.json"
+HPARAMS_FILE = "hyperparams.yaml"  # SpeechBrain's copy of a step's YAML
 LABEL_ENCODER_FILE = "label_encoder.txt"
 TRAIN_LOG_FILE = "train_log.txt"
 STEP_LOG_FILE = "step_log.txt"

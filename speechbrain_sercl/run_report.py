@@ -173,10 +173,8 @@ def _draw_training_curves(protocol_folder, fold):
     stage1 = _read_curves(stage1_log)[0]
     steps = {}
     run = layout.run_folder(experiment, protocol, fold)
-    for corpus in sorted(os.listdir(run)):
+    for corpus in _corpora_of_run(run):
         for method in STEP_METHODS:
-            if corpus == layout.STAGE1:
-                continue
             step = layout.step_folder(
                 experiment, protocol, fold, method, corpus
             )
@@ -192,6 +190,11 @@ def _draw_training_curves(protocol_folder, fold):
         ),
         title=f"Run {fold}: training logs",
     )
+
+
+def _corpora_of_run(run):
+    """The corpus folders of a run folder."""
+    return [name for name in sorted(os.listdir(run)) if name != layout.STAGE1]
 
 
 def _read_curves(path):
@@ -355,10 +358,10 @@ def _hparams_files(experiment, protocol, fold):
     if os.path.isdir(run):
         steps += [
             layout.step_folder(experiment, protocol, fold, method, corpus)
-            for corpus in sorted(os.listdir(run))
+            for corpus in _corpora_of_run(run)
             for method in STEP_METHODS
         ]
-    paths = [layout.step_file(step, "hyperparams.yaml") for step in steps]
+    paths = [layout.step_file(step, layout.HPARAMS_FILE) for step in steps]
     return [path for path in paths if os.path.isfile(path)]
 
 
