@@ -34,7 +34,13 @@ from speechbrain_sercl.hub import (
     model_url,
     push_to_hub,
 )
-from speechbrain_sercl.layout import FINAL_RUN, RESULTS_JSON
+from speechbrain_sercl.layout import (
+    FINAL_RUN,
+    RESULTS_JSON,
+    RESULTS_MARKDOWN,
+    fold_of_folder,
+)
+from speechbrain_sercl.plots import PlottingUnavailable
 from speechbrain_sercl.predict import (
     ModelOutputError,
     check_options,
@@ -47,7 +53,7 @@ from speechbrain_sercl.predict_io import (
     output_format,
     write_predictions,
 )
-from speechbrain_sercl.report import collect_results, write_results
+from speechbrain_sercl.run_report import write_report
 from speechbrain_sercl.runner import METHODS, FoldRunner, StepFailed
 
 
@@ -82,6 +88,7 @@ def build_parser():
     _add_export_parser(subparsers)
     _add_push_parser(subparsers)
     _add_predict_parser(subparsers)
+    _add_analyze_parser(subparsers)
     return parser
 
 
@@ -300,24 +307,40 @@ def _run_protocol(args):
     if runner.final:
         _print_final_run(runner)
         return runner
-    protocol_folder = runner.protocol_folder
-    written = write_results(collect_results(protocol_folder), protocol_folder)
-    with open(written[1], encoding="utf-8") as markdown:
-        print(markdown.read())
-    written += _write_cross_corpus(protocol_folder)
-    print("Wrote:")
-    for path in [runner.experiment_folder, *written]:
-        print(f"  {path}")
+    fold = (runner.runs or [0])[0]
+    _report(runner.protocol_folder, fold, device=_device(runner.run_options))
     return runner
 
 
-def _write_cross_corpus(protocol_folder):
-    """Write and print the cross-corpus table, if any; the files written."""
-    written = write_cross_corpus(protocol_folder)
-    if written:
-        with open(written[1], encoding="utf-8") as markdown:
+def _report(protocol_folder, fold, **options):
+    """Write and show a protocol's results, cross-corpus table and report;
+    False when the figures could not be drawn (said on the console)."""
+    cross_corpus = write_cross_corpus(protocol_folder)
+    try:
+        report = write_report(protocol_folder, fold, **options)
+    except PlottingUnavailable as error:
+        report = None
+        print(f"No figures and no report: {error}", file=sys.stderr)
+    with open(os.path.join(protocol_folder, RESULTS_MARKDOWN)) as markdown:
+        print(markdown.read())
+    if cross_corpus:
+        with open(cross_corpus[1], encoding="utf-8") as markdown:
             print(markdown.read())
-    return written
+    print("Wrote:")
+    written = (os.path.join(protocol_folder, RESULTS_JSON), *cross_corpus)
+    for path in (*written, report):
+        if path:
+            print(f"  {path}")
+    return report is not None
+
+
+def _device(run_options):
+    """The ``--device`` among SpeechBrain's run options (default: cpu)."""
+    for option in run_options:
+        name, _, value = option.partition("=")
+        if name == "--device" and value:
+            return value
+    return "cpu"
 
 
 def _print_final_run(runner):
@@ -523,6 +546,118 @@ def _run_predict(args):
         file=sys.stderr,
     )
     return 0 if len(predictions) > failed else 1
+
+
+def _add_analyze_parser(subparsers):
+    """Add ``sercl analyze FOLDER``."""
+    parser = subparsers.add_parser(
+        "analyze",
+        help="write the figures and report.md of a finished experiment",
+        description=(
+            "For an experiment folder (each of its protocols) or one "
+            "protocol folder: results.json / results.md, confusion "
+            "matrices, the layer-wise cosine similarity of positive and "
+            "negative pairs of held-out utterances before and after stage "
+            "1 (PNG + CSV), t-SNE maps, training curves and report.md "
+            "linking them (written next to results.md, figures in "
+            "analysis/)."
+        ),
+    )
+    parser.add_argument("folder", help="an experiment or protocol folder")
+    parser.add_argument(
+        "--run", type=int, default=0, help="the run to analyse (default: 0)"
+    )
+    parser.add_argument(
+        "--max-utterances",
+        type=int,
+        default=200,
+        help="held-out utterances per corpus at most (default: 200)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="utterances per forward pass (default: 8)",
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="e.g. cuda:0 (default: cpu)"
+    )
+    parser.set_defaults(func=_run_analyze)
+
+
+def _run_analyze(args):
+    """Report every protocol of the folder; return the status."""
+    try:
+        folders = protocol_folders(args.folder)
+        if args.max_utterances < 2 or args.batch_size < 1:
+            raise ValueError(
+                "--max-utterances must be at least 2 and --batch-size at "
+                "least 1"
+            )
+        for folder in folders:
+            if not _report(
+                folder,
+                args.run,
+                max_per_corpus=args.max_utterances,
+                batch_size=args.batch_size,
+                device=args.device,
+            ):
+                return 1
+    except (ValueError, FileNotFoundError, PreparationError) as error:
+        print(f"sercl analyze: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def protocol_folders(folder):
+    """The protocol folders of an experiment folder, or the folder itself
+    if it is one (holds ``fold_<i>`` folders).
+
+    Arguments
+    ---------
+    folder : str
+        An experiment or protocol folder.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the folder when it holds no run.
+
+    Example
+    -------
+    >>> root = getfixture("tmp_path")
+    >>> (root / "paper" / "fold_0").mkdir(parents=True)
+    >>> [os.path.basename(p) for p in protocol_folders(root)]
+    ['paper']
+    >>> protocol_folders(root / "paper") == [str(root / "paper")]
+    True
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{folder} is not a folder")
+    if _holds_runs(folder):
+        return [folder]
+    found = [
+        os.path.join(folder, name)
+        for name in sorted(os.listdir(folder))
+        if _holds_runs(os.path.join(folder, name))
+    ]
+    if not found:
+        raise FileNotFoundError(
+            f"{folder} holds no run (no <protocol>/fold_<i> folder): give an "
+            "experiment folder or a protocol folder of `sercl folds`"
+        )
+    return found
+
+
+def _holds_runs(folder):
+    return os.path.isdir(folder) and any(
+        fold_of_folder(name) is not None for name in os.listdir(folder)
+    )
 
 
 def main(argv=None):

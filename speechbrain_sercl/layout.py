@@ -3,7 +3,8 @@
 An experiment (one speech model, one seed) writes::
 
     <experiment_folder>/
-        <protocol>/                      results.json, results.md, plots
+        <protocol>/                      results.json, results.md, report.md
+            analysis/                    figures and tables of the report
             fold_<i>/
                 contrastive/             stage 1 of run i
                     encoder/             ssl.ckpt, pooling.ckpt
@@ -57,20 +58,28 @@ __all__ = [
     "CROSS_CORPUS",
     "CROSS_CORPUS_JSON",
     "CROSS_CORPUS_MARKDOWN",
+    "EMBEDDING_MAP_FIGURE",
     "ENCODER_FILE",
     "FINAL_RUN",
     "FOLD_SPLIT_FILE",
+    "HPARAMS_FILE",
     "LABEL_ENCODER_FILE",
+    "LAYER_SIMILARITY_FIGURE",
+    "LAYER_SIMILARITY_TABLE",
     "POOLING_FILE",
     "PREDICTIONS_FILE",
+    "REPORT_FILE",
     "RESULTS_JSON",
     "RESULTS_MARKDOWN",
     "STAGE1",
     "STEP_LOG_FILE",
     "TEST_REPORT_FILE",
     "TRAINED_FILE",
+    "TRAINING_CURVES_FIGURE",
     "TRAIN_LOG_FILE",
+    "analysis_file",
     "check_fold",
+    "confusion_figure",
     "corpus_folder",
     "cross_corpus_folder",
     "encoder_files",
@@ -80,6 +89,8 @@ __all__ = [
     "fold_of_folder",
     "is_final",
     "protocol_folder",
+    "report_file",
+    "run_analysis_file",
     "run_folder",
     "save_folder",
     "stage1_copy_folder",
@@ -97,6 +108,7 @@ TRAINED_FILE = "trained.json"  # written last: a finished final-run step
 FINAL_RUN = "final"  # the fold value of the run on all the data
 PREDICTIONS_FILE = "predictions.csv"
 FOLD_SPLIT_FILE = "fold_split.json"
+HPARAMS_FILE = "hyperparams.yaml"  # SpeechBrain's copy of a step's YAML
 LABEL_ENCODER_FILE = "label_encoder.txt"
 TRAIN_LOG_FILE = "train_log.txt"
 STEP_LOG_FILE = "step_log.txt"
@@ -106,6 +118,13 @@ RESULTS_MARKDOWN = "results.md"
 CROSS_CORPUS = "cross_corpus"
 CROSS_CORPUS_JSON = "cross_corpus.json"
 CROSS_CORPUS_MARKDOWN = "cross_corpus.md"
+REPORT_FILE = "report.md"
+# Files of the analysis of one run (see run_analysis_file).
+LAYER_SIMILARITY_FIGURE = "layer_similarity.png"
+LAYER_SIMILARITY_TABLE = "layer_similarity.csv"
+EMBEDDING_MAP_FIGURE = "embedding_map.png"
+TRAINING_CURVES_FIGURE = "training_curves.png"
+_ANALYSIS_FOLDER = "analysis"
 _ENCODER_FOLDER = "encoder"
 _SAVE_FOLDER = "save"
 _STAGE1_COPY_FOLDER = "stage1"
@@ -595,3 +614,99 @@ def corpus_folder(prepared_folder, corpus, data_folder, reader, options):
     text = json.dumps(identity, sort_keys=True, default=str)
     key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
     return os.path.join(str(prepared_folder), f"{corpus}-{key}")
+
+
+def report_file(protocol_folder):
+    """The report of a protocol's runs: results, figures, settings.
+
+    Arguments
+    ---------
+    protocol_folder : str
+        ``<experiment>/<protocol>``.
+
+    Returns
+    -------
+    str
+        ``<protocol_folder>/report.md``.
+
+    Example
+    -------
+    >>> report_file("exp/paper")
+    'exp/paper/report.md'
+    """
+    return os.path.join(str(protocol_folder), REPORT_FILE)
+
+
+def analysis_file(protocol_folder, name):
+    """A figure or table of the report, in the protocol's analysis folder.
+
+    Arguments
+    ---------
+    protocol_folder : str
+        ``<experiment>/<protocol>``.
+    name : str
+        The file name.
+
+    Returns
+    -------
+    str
+        ``<protocol_folder>/analysis/<name>``.
+
+    Example
+    -------
+    >>> analysis_file("exp/paper", "x.png")
+    'exp/paper/analysis/x.png'
+    """
+    return os.path.join(str(protocol_folder), _ANALYSIS_FOLDER, name)
+
+
+def confusion_figure(protocol_folder, corpus, method):
+    """The confusion-matrix plot of one corpus and method (all folds).
+
+    Arguments
+    ---------
+    protocol_folder : str
+        ``<experiment>/<protocol>``.
+    corpus : str
+        The corpus.
+    method : str
+        ``classifier``, ``finetune`` or ``classical``.
+
+    Returns
+    -------
+    str
+        ``<protocol_folder>/analysis/confusion_<corpus>_<method>.png``.
+
+    Example
+    -------
+    >>> confusion_figure("exp/paper", "casia", "finetune")
+    'exp/paper/analysis/confusion_casia_finetune.png'
+    """
+    return analysis_file(protocol_folder, f"confusion_{corpus}_{method}.png")
+
+
+def run_analysis_file(protocol_folder, fold, name):
+    """A figure or table of the analysis of run ``fold``.
+
+    Arguments
+    ---------
+    protocol_folder : str
+        ``<experiment>/<protocol>``.
+    fold : int
+        The run index.
+    name : str
+        ``LAYER_SIMILARITY_FIGURE``, ``LAYER_SIMILARITY_TABLE``,
+        ``EMBEDDING_MAP_FIGURE`` or ``TRAINING_CURVES_FIGURE``.
+
+    Returns
+    -------
+    str
+        ``<protocol_folder>/analysis/fold_<fold>_<name>``.
+
+    Example
+    -------
+    >>> run_analysis_file("exp/paper", 0, LAYER_SIMILARITY_TABLE)
+    'exp/paper/analysis/fold_0_layer_similarity.csv'
+    """
+    prefix = f"{_FOLD_PREFIX}{check_fold(fold)}"
+    return analysis_file(protocol_folder, f"{prefix}_{name}")

@@ -1,4 +1,4 @@
-"""Results of a cross-validation protocol: predictions, tables, plots.
+"""Results of a cross-validation protocol: predictions and tables.
 
 Every downstream test step writes ``predictions.csv`` (one row per test
 utterance, see :func:`write_predictions`) in its folder
@@ -6,8 +6,9 @@ utterance, see :func:`write_predictions`) in its folder
 :func:`collect_results` recomputes each step's UA, WA, macro-F1 and
 confusion matrix from those rows and gathers them into ``results.json``
 (per fold and mean / std of UA, WA and macro-F1, summed confusion
-matrices), ``results.md`` (the same as tables a person reads) and one
-confusion-matrix plot per corpus and method.
+matrices), ``results.md`` (the same as tables a person reads); the
+confusion-matrix plots and the rest of the report are
+:mod:`speechbrain_sercl.run_report`'s.
 
 Authors
  * speechbrain-sercl developers
@@ -358,7 +359,7 @@ def _summarise(folds):
 
 
 def write_results(results, folder):
-    """Write ``results.json``, ``results.md`` and confusion plots.
+    """Write ``results.json`` and ``results.md``.
 
     Arguments
     ---------
@@ -379,16 +380,7 @@ def write_results(results, folder):
     markdown_path = os.path.join(folder, layout.RESULTS_MARKDOWN)
     with open(markdown_path, "w", encoding="utf-8") as out:
         out.write(results_markdown(results))
-    plots = [
-        plot_confusion(
-            summary,
-            os.path.join(folder, f"{corpus}_{method}.png"),
-            title=f"{corpus}, {METHOD_NAMES[method]}",
-        )
-        for corpus, methods in results.items()
-        for method, summary in methods.items()
-    ]
-    return [json_path, markdown_path, *plots]
+    return [json_path, markdown_path]
 
 
 def results_markdown(results):
@@ -468,57 +460,3 @@ def _rows(results):
         for method in METHOD_NAMES:
             if method in methods:
                 yield corpus, method, methods[method]
-
-
-def plot_confusion(summary, path, title=""):
-    """Plot a row-normalised confusion matrix (counts in the cells).
-
-    Arguments
-    ---------
-    summary : dict
-        One corpus/method entry of :func:`collect_results`.
-    path : str
-        The PNG to write.
-    title : str
-        What the matrix is of (the UA over all folds is appended).
-
-    Returns
-    -------
-    str
-        ``path``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    counts = np.asarray(summary["confusion"])
-    recall = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    classes = summary["classes"]
-    figure, axis = plt.subplots(
-        figsize=(1.2 * len(classes) + 2, 1.1 * len(classes) + 1.5)
-    )
-    image = axis.imshow(recall, vmin=0, vmax=1, cmap="Blues")
-    for row, col in np.ndindex(counts.shape):
-        color = "white" if recall[row, col] > 0.5 else "black"
-        axis.text(
-            col,
-            row,
-            f"{counts[row, col]}",
-            ha="center",
-            va="center",
-            color=color,
-        )
-    axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    axis.set_yticks(range(len(classes)), classes)
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("true")
-    folds = len(summary["folds"])
-    axis.set_title(
-        f"{title}\nUA {100 * summary['mean']['UA']:.1f}% ({folds} folds)"
-    )
-    figure.colorbar(image, ax=axis, label="recall")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path

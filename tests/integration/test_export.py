@@ -1,6 +1,7 @@
 """An exported model is what its step tested, loaded as users load it.
 
-A tiny run of the demo protocol (fold 0, one epoch per step) is exported
+A tiny run of the demo protocol (fold 0, one epoch per step; the
+``experiment`` fixture of ``conftest.py``) is exported
 with ``sercl export``; SpeechBrain's ``EncoderClassifier.from_hparams``
 loads it from a local folder, from another working directory once the run
 is gone, and from a Hugging Face id resolved offline from a cache in
@@ -32,34 +33,6 @@ TOLERANCE = 1e-4
 STEPS = (("iemocap", "classifier"), ("casia", "finetune"))
 HUB_ID = "sercl-tests/tiny-emotion"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory):
-    """Fold 0 of the demo protocol, trained tiny and fast."""
-    output = tmp_path_factory.mktemp("demo")
-    status = sercl(
-        [
-            "demo",
-            "--output",
-            str(output),
-            "--runs",
-            "0",
-            "--methods",
-            "classifier",
-            "finetune",
-            "--data_utterances_per_emotion=2",
-            "--number_of_epochs=1",
-            "--contrastive.batches_per_epoch=2",
-            "--classifier.number_of_epochs=1",
-            "--finetune.number_of_epochs=1",
-            "--batch_size=8",
-            "--crop_seconds=1.0",
-            "--noprogressbar",
-        ]
-    )
-    assert status == 0
-    return output
 
 
 def step_folder(experiment, corpus, method):

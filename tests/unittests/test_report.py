@@ -213,12 +213,7 @@ def test_write_results_files(protocol_folder, tmp_path):
     results = collect_results(protocol_folder)
     written = write_results(results, tmp_path / "out")
     names = sorted(os.path.basename(path) for path in written)
-    assert names == [
-        "corp_classifier.png",
-        "corp_finetune.png",
-        "results.json",
-        "results.md",
-    ]
+    assert names == ["results.json", "results.md"]
     stored = json.loads((tmp_path / "out" / "results.json").read_text())
     assert stored["corp"]["finetune"]["mean"] == pytest.approx(
         results["corp"]["finetune"]["mean"]
