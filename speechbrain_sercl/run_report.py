@@ -125,10 +125,16 @@ def write_report(
 
 
 def _analyse_stage1(protocol_folder, fold, max_per_corpus, batch_size, device):
-    """The run's analysis, or None when it has no stage 1 (FT only)."""
+    """The run's analysis, or None when it has no finished stage 1 (FT
+    only, or a stage 1 that wrote no model)."""
     experiment, protocol = os.path.split(protocol_folder)
     encoder = layout.encoder_folder(experiment, protocol, fold)
-    if not os.path.exists(layout.encoder_files(encoder)["ssl"]):
+    stage1 = layout.step_folder(experiment, protocol, fold, layout.STAGE1)
+    needed = (
+        layout.encoder_files(encoder)["ssl"],
+        layout.step_file(stage1, layout.HPARAMS_FILE),
+    )
+    if not all(os.path.isfile(path) for path in needed):
         return None
     return analyse_run(
         protocol_folder, fold, max_per_corpus, batch_size, device

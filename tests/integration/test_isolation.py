@@ -175,7 +175,10 @@ def test_downstream_tests_on_the_held_out_fold_only(stage1, method, corpus):
     hparams = downstream_hparams(method, corpus, experiment, data)
     split = prepare_run(hparams)
     recipe = load_recipe("train_classifier")
-    train_data, test_data, _ = recipe.dataio_prep(hparams, split)
+    hparams["label_encoder"] = recipe.label_encoder_prep(hparams, split)
+    recipe.load_stage1(hparams)  # stage 2's feature cache needs its weights
+    brain = recipe_brain(hparams, hparams["brain_class"])
+    train_data, test_data = recipe.dataio_prep(hparams, split, brain)
 
     manifest_ids, held_out = prepared_corpus(experiment, corpus)
     assert set(test_data.data_ids) == held_out
@@ -228,13 +231,24 @@ class StartRecordingBrain(ClassifierBrain):
         self.at_start = states(self.modules)
 
 
+def recipe_brain(hparams, brain_class):
+    """The Brain the stage-2 / FT recipe builds from its YAML."""
+    return brain_class(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts={"noprogressbar": True},
+        checkpointer=hparams["checkpointer"],
+    )
+
+
 def test_stage2_starts_from_stage1_and_keeps_its_speech_model(stage1):
     experiment, data = stage1
     # IEMOCAP: its 16 kHz files need no resampling (CASIA's are 22.05 kHz).
     hparams = downstream_hparams("classifier", "iemocap", experiment, data)
     split = prepare_run(hparams)
     recipe = load_recipe("train_classifier")
-    train_data, _, hparams["label_encoder"] = recipe.dataio_prep(hparams, split)
+    hparams["label_encoder"] = recipe.label_encoder_prep(hparams, split)
     files = stage1_files(experiment)
     built = states(hparams)
     # Stage 1 trained both: loading them is what makes them equal.
@@ -242,13 +256,8 @@ def test_stage2_starts_from_stage1_and_keeps_its_speech_model(stage1):
     assert differing_keys(built["pooling"], files["pooling"])
 
     recipe.load_stage1(hparams)
-    brain = StartRecordingBrain(
-        modules=hparams["modules"],
-        opt_class=hparams["opt_class"],
-        hparams=hparams,
-        run_opts={"noprogressbar": True},
-        checkpointer=hparams["checkpointer"],
-    )
+    brain = recipe_brain(hparams, StartRecordingBrain)
+    train_data, _ = recipe.dataio_prep(hparams, split, brain)
     brain.fit(
         hparams["epoch_counter"],
         train_data,
