@@ -36,9 +36,8 @@ from speechbrain_sercl.atomic import writing_atomically
 from speechbrain_sercl.data.audio import TARGET_SAMPLE_RATE, load_audio
 from speechbrain_sercl.report import prediction_metrics, write_predictions
 
-__all__ = ["METHOD", "mfcc_statistics", "run_classical", "utterance_features"]
+__all__ = ["mfcc_statistics", "run_classical", "utterance_features"]
 
-METHOD = "classical"
 N_MFCC = 40
 _MFCC = torchaudio.transforms.MFCC(
     sample_rate=TARGET_SAMPLE_RATE,

@@ -54,6 +54,7 @@ import json
 import os
 
 __all__ = [
+    "CLASSICAL",
     "COMMAND_PREFIX",
     "CROSS_CORPUS",
     "CROSS_CORPUS_JSON",
@@ -101,6 +102,7 @@ __all__ = [
 ]
 
 STAGE1 = "contrastive"
+CLASSICAL = "classical"  # the classical floor's step folders
 ENCODER_FILE = "ssl.ckpt"  # written last: a finished stage 1
 POOLING_FILE = "pooling.ckpt"
 TEST_REPORT_FILE = "test_metrics.json"  # written last: a finished step

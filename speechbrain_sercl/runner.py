@@ -57,9 +57,6 @@ import ruamel.yaml
 from hyperpyyaml import resolve_references
 
 from speechbrain_sercl import layout
-from speechbrain_sercl.classical import METHOD as CLASSICAL
-from speechbrain_sercl.classical import run_classical, utterance_features
-from speechbrain_sercl.cross_corpus import evaluate_run
 from speechbrain_sercl.data.corpora import corpus_specs, prepare_corpora
 from speechbrain_sercl.data.folds import n_folds_of, select_run
 from speechbrain_sercl.overrides import (
@@ -79,6 +76,7 @@ __all__ = [
 ]
 
 RECIPE_METHODS = ("classifier", "finetune")
+CLASSICAL = layout.CLASSICAL
 METHODS = (*RECIPE_METHODS, CLASSICAL)
 STEPS = (layout.STAGE1, *RECIPE_METHODS)
 RECIPES = {
@@ -368,6 +366,11 @@ class FoldRunner:
                 )
         tested = self.corpora_of(fold)
         if self.cross_corpus and not layout.is_final(fold) and len(tested) > 1:
+            # Imported here, as the floor's modules below: a step's own
+            # process (which reads its settings with this module) never
+            # needs them, and they take seconds to import.
+            from speechbrain_sercl.cross_corpus import evaluate_run
+
             evaluate_run(
                 self.experiment_folder,
                 self.config["protocol"],
@@ -420,6 +423,11 @@ class FoldRunner:
         corpus : str
             The corpus name.
         """
+        from speechbrain_sercl.classical import (
+            run_classical,
+            utterance_features,
+        )
+
         output = self.step_folder(fold, CLASSICAL, corpus)
         if _is_done(layout.step_file(output, layout.TEST_REPORT_FILE)):
             return
