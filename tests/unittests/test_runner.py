@@ -160,7 +160,7 @@ def test_runner_order_shared_settings_and_results(
             }
             # method_overrides: stage 2, or FT.
             assert (values["number_of_epochs"], values["lr_milestones"]) in (
-                (20, [15]),
+                (60, [45]),
                 (10, [8]),
             )
     assert [s["values"]["corpus"] for s in steps[1:5]] == [
