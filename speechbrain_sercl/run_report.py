@@ -351,7 +351,7 @@ def _cross_corpus_lines(protocol_folder):
         return []
     with open(path, encoding="utf-8") as markdown:
         text = markdown.read()
-    return [text.replace("# ", "## ", 1), ""]
+    return [text.replace("\n## ", "\n### ").replace("# ", "## ", 1), ""]
 
 
 def _settings_lines(protocol_folder, fold):
