@@ -35,7 +35,6 @@ Authors
  * speechbrain-sercl developers
 """
 
-import json
 import os
 import tempfile
 
@@ -54,6 +53,7 @@ from speechbrain_sercl.predict import (
 from speechbrain_sercl.report import (
     METHOD_NAMES,
     prediction_metrics,
+    write_json_and_markdown,
     write_predictions,
 )
 
@@ -361,13 +361,12 @@ def write_cross_corpus(protocol_folder):
         return []
     experiment, protocol = os.path.split(os.path.normpath(protocol_folder))
     folder = layout.cross_corpus_folder(experiment, protocol)
-    json_path = os.path.join(folder, layout.CROSS_CORPUS_JSON)
-    with open(json_path, "w", encoding="utf-8") as out:
-        json.dump(results, out, indent=2)
-    markdown_path = os.path.join(folder, layout.CROSS_CORPUS_MARKDOWN)
-    with open(markdown_path, "w", encoding="utf-8") as out:
-        out.write(cross_corpus_markdown(results))
-    return [json_path, markdown_path]
+    return write_json_and_markdown(
+        results,
+        cross_corpus_markdown(results),
+        os.path.join(folder, layout.CROSS_CORPUS_JSON),
+        os.path.join(folder, layout.CROSS_CORPUS_MARKDOWN),
+    )
 
 
 def cross_corpus_markdown(results):

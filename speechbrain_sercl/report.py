@@ -38,6 +38,7 @@ __all__ = [
     "collect_results",
     "prediction_metrics",
     "read_predictions",
+    "write_json_and_markdown",
     "write_predictions",
     "write_results",
 ]
@@ -374,12 +375,44 @@ def write_results(results, folder):
         The files written.
     """
     os.makedirs(folder, exist_ok=True)
-    json_path = os.path.join(folder, layout.RESULTS_JSON)
+    return write_json_and_markdown(
+        results,
+        results_markdown(results),
+        os.path.join(folder, layout.RESULTS_JSON),
+        os.path.join(folder, layout.RESULTS_MARKDOWN),
+    )
+
+
+def write_json_and_markdown(results, markdown, json_path, markdown_path):
+    """Write results as JSON and their tables as Markdown.
+
+    Arguments
+    ---------
+    results : dict
+        What to write as JSON.
+    markdown : str
+        The Markdown text of the same results.
+    json_path, markdown_path : str
+        Where to write them.
+
+    Returns
+    -------
+    list of str
+        ``[json_path, markdown_path]``.
+
+    Example
+    -------
+    >>> folder = getfixture("tmp_path")
+    >>> paths = write_json_and_markdown(
+    ...     {"UA": 0.5}, "# UA 50 %", folder / "r.json", folder / "r.md"
+    ... )
+    >>> json.loads(open(paths[0]).read()), open(paths[1]).read()
+    ({'UA': 0.5}, '# UA 50 %')
+    """
     with open(json_path, "w", encoding="utf-8") as out:
         json.dump(results, out, indent=2)
-    markdown_path = os.path.join(folder, layout.RESULTS_MARKDOWN)
     with open(markdown_path, "w", encoding="utf-8") as out:
-        out.write(results_markdown(results))
+        out.write(markdown)
     return [json_path, markdown_path]
 
 
