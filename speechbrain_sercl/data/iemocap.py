@@ -37,6 +37,7 @@ from speechbrain_sercl.data.manifest import (
     CorpusScan,
     PreparationError,
     Utterance,
+    find_release_root,
     is_ignored_file,
     prepare_once,
 )
@@ -102,16 +103,11 @@ def find_iemocap_root(data_folder):
     >>> find_iemocap_root(tmp_path).endswith("IEMOCAP_full_release")
     True
     """
-    folder = os.path.abspath(data_folder)
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(
-            f"IEMOCAP data_folder {folder} does not exist or is not a folder"
-        )
-    nested = os.path.join(folder, IEMOCAP_FOLDER)
-    root = nested if os.path.isdir(nested) else folder
+    root = find_release_root(data_folder, "IEMOCAP", inner=(IEMOCAP_FOLDER,))
     if not any(os.path.isdir(os.path.join(root, name)) for name in SESSIONS):
         raise PreparationError(
-            f"IEMOCAP data_folder {folder} is not an IEMOCAP release: no "
+            f"IEMOCAP data_folder {os.path.abspath(data_folder)} is not an "
+            "IEMOCAP release: no "
             f"Session1..Session5 folder in it or in {IEMOCAP_FOLDER}/"
         )
     return root
