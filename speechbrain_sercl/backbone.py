@@ -69,6 +69,7 @@ from speechbrain_sercl.pretraining import pretrain_on_synthetic_speech
 
 __all__ = [
     "PRETRAINED_TINY_MODELS",
+    "PRETRAINED_TINY_SIZE",
     "STAGES",
     "TINY_MODELS",
     "SSLBackbone",
@@ -124,7 +125,10 @@ PRETRAINED_TINY_MODELS = {
     "tiny-wavlm-pretrained": "tiny-wavlm",
     "tiny-hubert-pretrained": "tiny-hubert",
 }
-PRETRAINING_VERSION = 1  # bump when the pretraining changes
+# Twice as wide as the random tiny models: at hidden size 32 the pretrained
+# features stayed below MFCC statistics on the demo corpora (docs/demo.md).
+PRETRAINED_TINY_SIZE = {"hidden_size": 64, "intermediate_size": 128}
+PRETRAINING_VERSION = 2  # bump when the pretraining changes
 
 # Preprocessor settings mirror microsoft/wavlm-base-plus (raw waveform) and
 # facebook/hubert-base-ls960 (zero-mean unit-variance waveform).
@@ -206,7 +210,8 @@ def materialise_tiny_model(name, folder, seed=0):
     """Writes a tiny speech model as a local HF folder.
 
     A name of :data:`TINY_MODELS` is randomly initialised; a name of
-    :data:`PRETRAINED_TINY_MODELS` is then pretrained without labels
+    :data:`PRETRAINED_TINY_MODELS` is built at :data:`PRETRAINED_TINY_SIZE`
+    and then pretrained without labels
     (:mod:`speechbrain_sercl.pretraining`, about half a minute). The folder
     gets ``config.json``, ``preprocessor_config.json`` and
     ``model.safetensors``. The weights depend only on ``name`` and ``seed``
@@ -252,15 +257,16 @@ def materialise_tiny_model(name, folder, seed=0):
         "padding_value": 0.0,
         **_TINY_PREPROCESSORS[base],
     }
-    prepare = None
+    config, prepare = TINY_MODELS[base], None
     if name in PRETRAINED_TINY_MODELS:
+        config = {**config, **PRETRAINED_TINY_SIZE}
         prepare = functools.partial(
             pretrain_on_synthetic_speech,
             normalize_wav=feature_extractor["do_normalize"],
             seed=seed,
         )
     return _write_model_folder(
-        TINY_MODELS[base],
+        config,
         feature_extractor,
         folder,
         seed,

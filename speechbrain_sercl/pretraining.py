@@ -9,12 +9,14 @@ statistics). So the ``tiny-*-pretrained`` models of
 :mod:`speechbrain_sercl.backbone` are pretrained once, without labels, the
 way DistilHuBERT learns from a teacher: each frame of the transformer's
 output regresses, through a linear head that is then thrown away, the
-standardised log-mel spectrum of the same 20 ms (hop 320 samples, window
-400), on synthetic speech of random voices and random mixtures of the
-emotion profiles (:func:`speechbrain_sercl.data.synthetic.
-unlabelled_utterances`, none of it in the demo corpora). The model's
-masked-time augmentation is on, so some frames are predicted from their
-context. It takes about half a minute on two CPU cores, once.
+standardised 80-band log-mel spectrum of a 50 ms window centred on the
+frame (hop 320 samples; the window is long enough to resolve the
+harmonics, and so the pitch), on synthetic speech of random voices and
+random mixtures of the emotion profiles
+(:func:`speechbrain_sercl.data.synthetic.unlabelled_utterances`, none of
+it in the demo corpora). The model's masked-time augmentation is on, so
+some frames are predicted from their context. It takes about half a
+minute on two CPU cores, once.
 
 Example
 -------
@@ -41,9 +43,10 @@ from speechbrain_sercl.data.synthetic import unlabelled_utterances
 __all__ = ["log_mel_targets", "pretrain_on_synthetic_speech"]
 
 SAMPLE_RATE = 16000
-N_MELS = 40
+N_MELS = 80
 HOP = 320  # one frame of the speech model
-WINDOW = 400
+FRAME = 400  # the base models' receptive field: what a frame stands for
+WINDOW = 800  # centred on the frame: resolves harmonics 20 Hz apart
 
 
 def log_mel_targets(wavs):
@@ -57,14 +60,17 @@ def log_mel_targets(wavs):
     Returns
     -------
     torch.Tensor
-        ``[B, frames, N_MELS]``, each mel band with zero mean and unit
-        variance over the batch.
+        ``[B, frames, N_MELS]``: frame ``t`` is the ``WINDOW`` samples
+        centred on samples ``[t * HOP, t * HOP + FRAME)`` (zero-padded at
+        the ends), so there are as many frames as the base models' CNN
+        gives; each mel band has zero mean and unit variance over the
+        batch.
 
     Example
     -------
     >>> targets = log_mel_targets(torch.randn(2, 16000))
     >>> targets.shape
-    torch.Size([2, 49, 40])
+    torch.Size([2, 49, 80])
     >>> bool(targets.mean((0, 1)).abs().max() < 1e-4)
     True
     """
@@ -75,8 +81,10 @@ def log_mel_targets(wavs):
         n_mels=N_MELS,
         center=False,
     )
+    side = (WINDOW - FRAME) // 2
     with torch.no_grad():
-        frames = torch.log(mel(wavs) + 1e-6).transpose(1, 2)
+        padded = torch.nn.functional.pad(wavs, (side, side))
+        frames = torch.log(mel(padded) + 1e-6).transpose(1, 2)
         mean = frames.mean((0, 1))
         std = frames.std((0, 1))
     return (frames - mean) / std
@@ -88,7 +96,7 @@ def pretrain_on_synthetic_speech(
     utterances=512,
     seconds=2.0,
     batch_size=16,
-    lr=2e-3,
+    lr=6e-3,
     normalize_wav=False,
     seed=0,
     progress=True,
@@ -131,15 +139,15 @@ def pretrain_on_synthetic_speech(
             wavs.std(1, keepdim=True) + 1e-7
         )
     targets = log_mel_targets(wavs)
-    head = torch.nn.Linear(model.config.hidden_size, N_MELS)
-    optimizer = torch.optim.Adam(
-        [*model.parameters(), *head.parameters()], lr=lr
-    )
     losses = []
     numpy_state = np.random.get_state()  # Hugging Face masks with numpy
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         np.random.seed(seed)
+        head = torch.nn.Linear(model.config.hidden_size, N_MELS)
+        optimizer = torch.optim.Adam(
+            [*model.parameters(), *head.parameters()], lr=lr
+        )
         model.train()
         for _ in tqdm(range(steps), desc="Pretraining", disable=not progress):
             batch = torch.randint(len(wavs), (batch_size,))

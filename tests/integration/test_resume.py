@@ -42,6 +42,9 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes" / "CrossCorpus"
 HPARAMS = REPO / "hparams"
 EPOCHS = 2
+# Stage 1 and the steps after it use the random tiny model (the demo's
+# default, the pretrained one, is twice as wide).
+TINY_MODEL = ("--ssl_source=tiny-wavlm", "--hidden_size=32")
 KILL_STEP = 2  # of 4 (stage 1) or 5 (stage 2, FT) steps per epoch
 TRAINED = {
     "contrastive": ("ssl", "pooling"),
@@ -143,6 +146,7 @@ def stage1_command(experiment, data):
         "--batch_size=8",
         "--crop_seconds=1.0",
         f"--number_of_epochs={EPOCHS}",
+        *TINY_MODEL,
         "--noprogressbar",
     ]
 
@@ -157,8 +161,7 @@ def downstream_command(method, experiment, stage1):
         f"--data_folder={stage1['data'] / 'CASIA'}",
         f"--experiment_folder={experiment}",
         f"--prepared_folder={stage1['experiment'] / 'prepared'}",
-        "--ssl_source=tiny-wavlm",
-        "--hidden_size=32",
+        *TINY_MODEL,
         f"--pretrained_folder={stage1['experiment'] / 'pretrained'}",
         f"--number_of_epochs={EPOCHS}",
         "--batch_size=8",

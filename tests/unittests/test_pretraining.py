@@ -9,6 +9,7 @@ from speechbrain_sercl import backbone
 from speechbrain_sercl.backbone import TINY_MODELS, resolve_source
 from speechbrain_sercl.data.synthetic import unlabelled_utterances
 from speechbrain_sercl.pretraining import (
+    FRAME,
     HOP,
     N_MELS,
     WINDOW,
@@ -41,10 +42,27 @@ def test_pretraining_learns_and_repeats_under_its_seed():
     assert np.array_equal(numpy_state, np.random.get_state()[1])
 
 
+def test_pretraining_depends_on_its_seed_not_on_the_global_state():
+    kwargs = {"steps": 3, "utterances": 8, "seconds": 0.5, "batch_size": 4}
+    results = []
+    for global_seed in (1, 2):
+        model = small_model()
+        torch.manual_seed(global_seed)
+        np.random.seed(global_seed)
+        losses = pretrain_on_synthetic_speech(model, progress=False, **kwargs)
+        results.append((losses, model.state_dict()))
+    (first, first_state), (second, second_state) = results
+    assert first == second
+    for name, tensor in first_state.items():
+        assert torch.equal(tensor, second_state[name]), name
+
+
 def test_log_mel_targets_are_standardised_log_mel_frames():
     wavs = torch.from_numpy(unlabelled_utterances(3, 1.0, 16000, seed=1))
     targets = log_mel_targets(wavs).double()
-    assert targets.shape == (3, (16000 - WINDOW) // HOP + 1, N_MELS)
+    # As many frames as the base models' CNN gives (a receptive field of
+    # FRAME samples every HOP), each a WINDOW centred on its frame.
+    assert targets.shape == (3, (16000 - FRAME) // HOP + 1, N_MELS)
     flat = targets.reshape(-1, N_MELS)
     assert torch.allclose(
         flat.mean(0), torch.zeros(N_MELS, dtype=float), atol=1e-5
@@ -54,7 +72,9 @@ def test_log_mel_targets_are_standardised_log_mel_frames():
     )
     # A louder frame has more energy in its bands: the per-frame mean of
     # the targets follows the frame's log energy (independent formula).
-    frames = wavs.unfold(1, WINDOW, HOP)
+    side = (WINDOW - FRAME) // 2
+    padded = torch.cat([torch.zeros(3, side), wavs, torch.zeros(3, side)], 1)
+    frames = padded.unfold(1, WINDOW, HOP)
     log_energy = torch.log((frames.double() ** 2).sum(-1) + 1e-9)
     correlation = np.corrcoef(
         log_energy.flatten().numpy(), targets.mean(-1).flatten().numpy()
