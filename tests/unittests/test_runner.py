@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from speechbrain_sercl import layout
+from speechbrain_sercl.backbone import PRETRAINED_TINY_SIZE
 from speechbrain_sercl.cli import main
 from speechbrain_sercl.data import manifest as manifest_module
 from speechbrain_sercl.overrides import parse_arguments
@@ -150,7 +151,7 @@ def test_runner_order_shared_settings_and_results(
         if step["script"] == "train_classifier.py":
             # The stage-1 YAML's experiment settings and corpus reach it.
             assert values["ssl_source"] == "tiny-wavlm-pretrained"
-            assert values["hidden_size"] == 32
+            assert values["hidden_size"] == PRETRAINED_TINY_SIZE["hidden_size"]
             assert values["experiment_folder"] == str(experiment)
             assert values["corpus"] in ("iemocap", "casia")
             assert values["reader"] == f"synthetic_{values['corpus']}"
