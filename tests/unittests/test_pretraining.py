@@ -101,7 +101,15 @@ def test_pretrained_tiny_models_are_built_once_in_the_cache(
     calls = []
 
     def fake_pretraining(model, normalize_wav, seed):
-        calls.append((type(model).__name__, normalize_wav, seed))
+        calls.append(
+            (
+                type(model).__name__,
+                model.config.hidden_size,
+                model.config.intermediate_size,
+                normalize_wav,
+                seed,
+            )
+        )
 
     monkeypatch.setenv("SERCL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(
@@ -113,5 +121,7 @@ def test_pretrained_tiny_models_are_built_once_in_the_cache(
     )
     assert resolve_source(name, tmp_path / "elsewhere") == folder
     model_class = "WavLMModel" if "wavlm" in name else "HubertModel"
-    assert calls == [(model_class, normalize, 0)]
+    # Twice the width of the random tiny model it starts from.
+    width = TINY_MODELS[name.removesuffix("-pretrained")]["hidden_size"] * 2
+    assert calls == [(model_class, width, 2 * width, normalize, 0)]
     assert not (tmp_path / "save").exists()
