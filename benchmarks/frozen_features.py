@@ -6,7 +6,8 @@ subfolder per corpus with ``manifest.json`` and its folds files) and every
 protocol, it trains the classical floor's classifier (standardised
 logistic regression, :mod:`speechbrain_sercl.classical`) on each fold's
 training part twice, on MFCC statistics and on the mean of the frozen
-speech model's last-layer frames (eval mode, each utterance alone), and
+speech model's last-layer valid frames (``SSLBackbone`` in eval mode,
+``speechbrain_sercl.analysis.layer_features``), and
 prints the UA of each on the fold's test part, the mean over the folds
 (each fold once) and the difference last. Stage 2 and FT follow the
 second number closely in the demo (docs/demo.md): a speech model that
@@ -27,36 +28,19 @@ import tempfile
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from transformers import AutoModel
 
-from speechbrain_sercl.backbone import resolve_source
-from speechbrain_sercl.classical import mfcc_statistics
+from speechbrain_sercl.analysis import layer_features
+from speechbrain_sercl.backbone import SSLBackbone
+from speechbrain_sercl.classical import fit_floor, mfcc_statistics
 from speechbrain_sercl.data.audio import load_audio
 from speechbrain_sercl.data.folds import read_folds, run_split
 from speechbrain_sercl.data.manifest import load_manifest
 from speechbrain_sercl.metrics import unweighted_accuracy
 
 
-def frozen_mean_features(model, waveform):
-    """Mean over frames of the last layer for one utterance (eval mode)."""
-    with torch.no_grad():
-        hidden = model(waveform[None]).last_hidden_state[0]
-    return hidden.mean(0).numpy()
-
-
 def fold_ua(features, manifest, train, test):
     """UA (%) of the floor's classifier trained on ``train``."""
-    classes = sorted({manifest[utt]["emotion"] for utt in train})
-    model = make_pipeline(
-        StandardScaler(), LogisticRegression(max_iter=2000, random_state=0)
-    )
-    model.fit(
-        np.stack([features[utt] for utt in train]),
-        [classes.index(manifest[utt]["emotion"]) for utt in train],
-    )
+    model, classes = fit_floor(features, manifest, train)
     predicted = model.predict(np.stack([features[utt] for utt in test]))
     targets = [classes.index(manifest[utt]["emotion"]) for utt in test]
     accuracy = unweighted_accuracy(
@@ -65,18 +49,18 @@ def fold_ua(features, manifest, train, test):
     return 100 * float(accuracy)
 
 
-def compare_corpus(manifest_path, model, protocols):
+def compare_corpus(manifest_path, ssl, protocols):
     """Prints the per-fold and mean UAs of one corpus."""
     manifest = load_manifest(manifest_path)
-    waveforms = {utt: load_audio(manifest[utt]["wav"]) for utt in manifest}
+    ids = sorted(manifest)
+    waveforms = [load_audio(manifest[utt]["wav"]) for utt in ids]
+    last_layer = layer_features(ssl, waveforms)[-1].numpy()
     features = {
         "MFCC statistics": {
-            utt: mfcc_statistics(wav).numpy() for utt, wav in waveforms.items()
+            utt: mfcc_statistics(wav).numpy()
+            for utt, wav in zip(ids, waveforms, strict=True)
         },
-        "frozen model": {
-            utt: frozen_mean_features(model, wav)
-            for utt, wav in waveforms.items()
-        },
+        "frozen model": dict(zip(ids, last_layer, strict=True)),
     }
     corpus = os.path.basename(os.path.dirname(manifest_path))
     for protocol in protocols:
@@ -107,11 +91,12 @@ def main():
     if not manifests:
         parser.error(f"no */manifest.json in {args.prepared}")
     with tempfile.TemporaryDirectory() as save_path:
-        folder = resolve_source(args.source, save_path)
-        model = AutoModel.from_pretrained(folder).eval()
-        print(f"speech model: {args.source} ({folder})")
+        ssl = SSLBackbone(
+            args.source, save_path, "classifier", output_all_hiddens=True
+        )
+        print(f"speech model: {args.source}")
         for manifest_path in manifests:
-            compare_corpus(manifest_path, model, args.protocols)
+            compare_corpus(manifest_path, ssl, args.protocols)
 
 
 if __name__ == "__main__":

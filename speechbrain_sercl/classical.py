@@ -36,7 +36,12 @@ from speechbrain_sercl.atomic import writing_atomically
 from speechbrain_sercl.data.audio import TARGET_SAMPLE_RATE, load_audio
 from speechbrain_sercl.report import prediction_metrics, write_predictions
 
-__all__ = ["mfcc_statistics", "run_classical", "utterance_features"]
+__all__ = [
+    "fit_floor",
+    "mfcc_statistics",
+    "run_classical",
+    "utterance_features",
+]
 
 N_MFCC = 40
 _MFCC = torchaudio.transforms.MFCC(
@@ -91,6 +96,48 @@ def utterance_features(manifest, ids, progress=True):
     }
 
 
+def fit_floor(features, manifest, train, seed=0):
+    """The floor's classifier trained on some utterances' features.
+
+    Arguments
+    ---------
+    features : dict
+        utterance id -> feature vector (MFCC statistics for the floor).
+    manifest : dict
+        utterance id -> entry with ``emotion``.
+    train : list of str
+        The training utterances.
+    seed : int
+        Seed of the solver.
+
+    Returns
+    -------
+    model : sklearn.pipeline.Pipeline
+        A standardised multinomial logistic regression; its classes are
+        indices into ``classes``.
+    classes : list of str
+        The training emotions, sorted.
+
+    Example
+    -------
+    >>> manifest = {u: {"emotion": e} for u, e in zip("abcd", "xxyy")}
+    >>> features = {u: np.array([i, 0.0]) for i, u in enumerate("abcd")}
+    >>> model, classes = fit_floor(features, manifest, list("abcd"))
+    >>> [classes[i] for i in model.predict(np.array([[0.0, 0], [3, 0]]))]
+    ['x', 'y']
+    """
+    classes = sorted({manifest[utt]["emotion"] for utt in train})
+    model = make_pipeline(
+        StandardScaler(),
+        LogisticRegression(max_iter=2000, random_state=seed),
+    )
+    model.fit(
+        np.stack([features[utt] for utt in train]),
+        [classes.index(manifest[utt]["emotion"]) for utt in train],
+    )
+    return model, classes
+
+
 def run_classical(split, corpus, output_folder, features, seed=0):
     """Train and test the classical floor on one corpus of a run.
 
@@ -116,15 +163,7 @@ def run_classical(split, corpus, output_folder, features, seed=0):
     """
     manifest = split.manifest
     train, test = split.train(corpus), split.test(corpus)
-    classes = sorted({manifest[utt]["emotion"] for utt in train})
-    model = make_pipeline(
-        StandardScaler(),
-        LogisticRegression(max_iter=2000, random_state=seed),
-    )
-    model.fit(
-        np.stack([features[utt] for utt in train]),
-        [classes.index(manifest[utt]["emotion"]) for utt in train],
-    )
+    model, classes = fit_floor(features, manifest, train, seed)
     probabilities = model.predict_proba(
         np.stack([features[utt] for utt in test])
     )
