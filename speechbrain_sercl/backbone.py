@@ -128,7 +128,7 @@ PRETRAINED_TINY_MODELS = {
 # Twice as wide as the random tiny models: at hidden size 32 the pretrained
 # features stayed below MFCC statistics on the demo corpora (docs/demo.md).
 PRETRAINED_TINY_SIZE = {"hidden_size": 64, "intermediate_size": 128}
-PRETRAINING_VERSION = 2  # bump when the pretraining changes
+PRETRAINING_VERSION = 3  # bump when the pretraining changes
 
 # Preprocessor settings mirror microsoft/wavlm-base-plus (raw waveform) and
 # facebook/hubert-base-ls960 (zero-mean unit-variance waveform).

@@ -19,13 +19,15 @@ third one, in EmoDB's layout, for runs over more corpora):
   none, and adding profiles would change the unlabelled pretraining speech
   of :func:`unlabelled_utterances`).
 
-The "speech" is a harmonic source shaped by a speaker-specific formant
-filter and chopped into syllable-like bursts. Each emotion has one acoustic
-profile shared by both corpora (pitch level and contour, tempo of the
-syllables, loudness, spectral tilt, jitter, breathiness), so emotions are
-learnable and consistent across corpora; speakers differ by base pitch,
-formant scale, tilt and level, and every utterance draws its own random
-variation around the profile.
+The "speech" is a harmonic source chopped into syllable-like bursts, each
+spoken on a random vowel (the formants of /a e i o u/ scaled to the
+speaker): as with the phones of real speech, the spectrum changes from
+syllable to syllable for reasons that have nothing to do with the emotion.
+Each emotion has one acoustic profile shared by both corpora (pitch level
+and contour, tempo of the syllables, loudness, spectral tilt, jitter,
+breathiness), so emotions are learnable and consistent across corpora;
+speakers differ by base pitch, formant scale, tilt and level, and every
+utterance draws its own random variation around the profile.
 """
 
 import json
@@ -53,7 +55,7 @@ __all__ = [
 ]
 
 # Bump whenever the synthesis changes, so old stamps are not trusted.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 STAMP_NAME = "synthetic_stamp.json"
 
 # One acoustic profile per canonical emotion, shared by every corpus.
@@ -121,7 +123,17 @@ SYNTHETIC_EMODB_EMOTIONS = tuple(sorted(SYNTHETIC_EMODB_LETTERS.values()))
 EMODB_STAMP_NAME = "synthetic_emodb_stamp.json"
 CORPUS_SEEDS = {"iemocap": 1, "casia": 2, "emodb": 4}
 UNLABELLED_SEED = 3  # the label-free pretraining speech
-NEUTRAL_FORMANTS_HZ = np.array([550.0, 1650.0, 2600.0, 3500.0])
+# Formants (F1-F4, Hz, adult male) of the vowels a syllable is spoken on,
+# after Peterson & Barney (1952): /a/, /e/, /i/, /o/, /u/.
+VOWEL_FORMANTS_HZ = np.array(
+    [
+        [730.0, 1090.0, 2440.0, 3400.0],
+        [530.0, 1840.0, 2480.0, 3500.0],
+        [270.0, 2290.0, 3010.0, 3500.0],
+        [570.0, 840.0, 2410.0, 3400.0],
+        [300.0, 870.0, 2240.0, 3400.0],
+    ]
+)
 FORMANT_BANDWIDTHS_HZ = np.array([80.0, 110.0, 160.0, 250.0])
 WAVETABLE_SIZE = 2048
 
@@ -219,31 +231,47 @@ def _harmonic_source(f0, sample_rate, tilt):
     ))  # fmt: skip
 
 
-def _syllable_envelope(n_samples, sample_rate, rate, rng):
-    """Amplitude envelope of syllable-like bursts at about ``rate`` Hz."""
-    envelope = np.zeros(n_samples)
+def _syllables(n_samples, sample_rate, rate, rng):
+    """Syllable-like bursts at about ``rate`` Hz: ``(start, envelope)``."""
+    bursts = []
     margin = int(0.1 * sample_rate)
     start = margin
     while start < n_samples - margin:
         length = int(sample_rate / rate * np.exp(rng.normal(0.0, 0.25)))
         voiced = min(int(0.75 * length), n_samples - margin - start)
         if voiced > 1:
-            burst = np.hanning(voiced) ** 0.7 * np.exp(rng.normal(0.0, 0.2))
-            envelope[start : start + voiced] = burst
+            gain = np.exp(rng.normal(0.0, 0.2))
+            bursts.append((start, np.hanning(voiced) ** 0.7 * gain))
         start += max(length, 1)
-    declination = np.linspace(1.0, 0.7, n_samples)
-    return envelope * declination
+    return bursts
 
 
-def _formant_filter(signal, sample_rate, formant_scale):
-    """Zero-phase filter with Lorentzian peaks at scaled neutral formants."""
+def _formant_filter(signal, sample_rate, formants, formant_scale):
+    """Zero-phase filter with Lorentzian peaks at scaled formants."""
     spectrum = np.fft.rfft(signal)
     freqs = np.fft.rfftfreq(len(signal), 1.0 / sample_rate)
-    centres = NEUTRAL_FORMANTS_HZ * formant_scale
+    centres = formants * formant_scale
     half_widths = FORMANT_BANDWIDTHS_HZ * formant_scale / 2
     distance = (freqs[:, None] - centres[None, :]) / half_widths[None, :]
     gain = 0.05 + (1.0 / np.sqrt(1.0 + distance**2)).sum(axis=1)
     return np.fft.irfft(spectrum * gain, n=len(signal))
+
+
+def _spoken_syllables(source, sample_rate, params, rng):
+    """Each syllable of ``source`` on a random vowel, with declination."""
+    n_samples = len(source)
+    speech = np.zeros(n_samples)
+    declination = np.linspace(1.0, 0.7, n_samples)
+    for start, burst in _syllables(n_samples, sample_rate, params["rate"], rng):
+        vowel = VOWEL_FORMANTS_HZ[rng.integers(len(VOWEL_FORMANTS_HZ))]
+        end = start + len(burst)
+        speech[start:end] = _formant_filter(
+            source[start:end] * burst * declination[start:end],
+            sample_rate,
+            vowel,
+            params["formant_scale"],
+        )
+    return speech
 
 
 def synthesize_utterance(
@@ -288,10 +316,7 @@ def synthesize_utterance(
     source = _harmonic_source(f0, sample_rate, params["tilt"])
     source = source / np.sqrt(np.mean(source**2))
     source += params["breath"] * rng.standard_normal(n_samples)
-    envelope = _syllable_envelope(n_samples, sample_rate, params["rate"], rng)
-    speech = _formant_filter(
-        source * envelope, sample_rate, params["formant_scale"]
-    )
+    speech = _spoken_syllables(source, sample_rate, params, rng)
     speech *= 10 ** (params["level_db"] / 20) / np.sqrt(np.mean(speech**2))
     speech += 10 ** (noise_floor_db / 20) * rng.standard_normal(n_samples)
     peak = np.abs(speech).max()
