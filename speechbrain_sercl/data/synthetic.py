@@ -565,7 +565,8 @@ def _check_stamp(stamp_path, parameters):
         raise ValueError(
             f"{stamp_path} records synthetic corpora generated with "
             f"{stamp.get('parameters')}, not {parameters}: choose another "
-            "root folder or delete this one"
+            "root folder, or delete this one and every experiment folder "
+            "prepared from it (their finished steps would be reused)"
         )
     return bool(stamp.get("complete"))
 

@@ -179,8 +179,12 @@ def test_stamp_reuse_and_mismatch(corpora):
     assert again == corpora
     assert all(os.path.getmtime(os.path.join(root, p)) == t
                for p, t in mtimes.items())  # fmt: skip
-    with pytest.raises(ValueError, match="synthetic_stamp.json"):
+    # Other parameters (a seed here, a new GENERATOR_VERSION after an
+    # upgrade) are refused; the message says that experiments prepared
+    # from the old corpora are stale too.
+    with pytest.raises(ValueError, match="synthetic_stamp.json") as error:
         generate_synthetic_corpora(root, seed=1, progress=False)
+    assert "every experiment folder prepared from it" in str(error.value)
 
 
 def test_bad_arguments_are_named(tmp_path):
