@@ -234,7 +234,7 @@ def test_syllables_are_spoken_on_different_vowels():
     # below 1 kHz mark the first formant: /i/ and /u/ near 300 Hz, /a/
     # near 730 Hz (Peterson & Barney), /e/ and /o/ between.
     profile = {**EMOTION_PROFILES["neutral"], "tilt": 0.2, "breath": 0.0}
-    voice = {**make_speaker_voice("M", np.random.default_rng(0))}
+    voice = make_speaker_voice("M", np.random.default_rng(0))
     voice.update(base_f0=100.0, formant_scale=1.0, tilt_offset=0.0)
     wav = synthesize_utterance(
         profile, voice, 16000, 2.0, np.random.default_rng(5)
