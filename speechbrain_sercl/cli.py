@@ -55,6 +55,7 @@ from speechbrain_sercl.predict_io import (
 )
 from speechbrain_sercl.run_report import write_report
 from speechbrain_sercl.runner import METHODS, FoldRunner, StepFailed
+from speechbrain_sercl.transfer import CheckpointError
 
 
 def build_parser():
@@ -453,9 +454,9 @@ def _add_predict_parser(subparsers):
             "folder or a Hugging Face model id. Files longer than "
             "--max-seconds are read and classified in windows, and get a "
             "timeline. Unusable files are reported and skipped. Loading a "
-            "model runs the code its hyperparams.yaml names: targets "
-            "outside torch, speechbrain, speechbrain_sercl and transformers "
-            "are refused unless --trust-remote-config."
+            "model builds what its hyperparams.yaml names, that is, runs "
+            "code its author chose: a file that is not the one `sercl "
+            "export` writes is refused unless --trust-remote-config."
         ),
     )
     parser.add_argument(
@@ -502,7 +503,9 @@ def _add_predict_parser(subparsers):
     parser.add_argument(
         "--trust-remote-config",
         action="store_true",
-        help="load a hyperparams.yaml whatever code it names",
+        help="load a hyperparams.yaml that `sercl export` did not write, "
+        "whatever code it names: only for a source you trust as you trust "
+        "code you run",
     )
     parser.set_defaults(func=_run_predict)
 
@@ -519,7 +522,12 @@ def _run_predict(args):
             trust_remote_config=args.trust_remote_config,
             run_opts={"device": args.device} if args.device else None,
         )
-    except (UntrustedHparamsError, FileNotFoundError, ValueError) as error:
+    except (
+        UntrustedHparamsError,
+        CheckpointError,
+        FileNotFoundError,
+        ValueError,
+    ) as error:
         print(f"sercl predict: error: {error}", file=sys.stderr)
         return 1
     try:

@@ -49,6 +49,7 @@ from speechbrain_sercl.atomic import writing_folder_atomically
 from speechbrain_sercl.backbone import speech_model_settings
 from speechbrain_sercl.checkpoints import AtomicCheckpointer
 from speechbrain_sercl.report import METHOD_NAMES
+from speechbrain_sercl.transfer import load_tensors
 
 __all__ = [
     "EXPORT_FILES",
@@ -56,6 +57,7 @@ __all__ = [
     "InvalidExportError",
     "MODEL_CARD_FILE",
     "export_step",
+    "inference_hparams",
     "validate_export",
 ]
 
@@ -297,9 +299,9 @@ def _write_export(step, folder):
     """Write every file of the export of ``step`` into ``folder``."""
     checkpoint = step["checkpoint"]
     states = {
-        "ssl": _load_state(step["ssl_file"]),
-        "pooling": _load_state(os.path.join(checkpoint, "pooling.ckpt")),
-        "classifier": _load_state(os.path.join(checkpoint, "classifier.ckpt")),
+        "ssl": load_tensors(step["ssl_file"]),
+        "pooling": load_tensors(os.path.join(checkpoint, "pooling.ckpt")),
+        "classifier": load_tensors(os.path.join(checkpoint, "classifier.ckpt")),
     }
     for name, state in states.items():
         torch.save(state, os.path.join(folder, f"{name}.ckpt"))
@@ -310,25 +312,57 @@ def _write_export(step, folder):
         step["ssl_source"], step["pretrained_folder"] or tempfile.gettempdir()
     )
     sizes = _classifier_sizes(states["classifier"])
-    values = {
-        "sample_rate": extractor["sampling_rate"],
-        "n_classes": sizes["n_classes"],
-        "hidden_size": config["hidden_size"],
-        "classifier_hidden_size": sizes["hidden_size"],
-        "speech_model_config": config,
-        "feature_extractor_config": extractor,
-    }
     with open(os.path.join(folder, HPARAMS_FILE), "w", encoding="utf-8") as f:
-        f.write(fill_placeholders(_template("inference.yaml"), values))
+        f.write(
+            inference_hparams(
+                config, extractor, sizes["n_classes"], sizes["hidden_size"]
+            )
+        )
     with open(
         os.path.join(folder, MODEL_CARD_FILE), "w", encoding="utf-8"
     ) as f:
         f.write(model_card(step, config, _labels(step["label_file"])))
 
 
-def _load_state(path):
-    """A state dict, read without unpickling arbitrary objects."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+def inference_hparams(config, extractor, n_classes, classifier_hidden_size):
+    """The ``hyperparams.yaml`` of an export: the template, filled.
+
+    ``sercl predict`` loads only files of this shape
+    (:mod:`speechbrain_sercl.hparams_trust`).
+
+    Arguments
+    ---------
+    config : dict
+        The speech model's Hugging Face configuration.
+    extractor : dict
+        Its feature-extractor settings.
+    n_classes : int
+        The classifier's outputs.
+    classifier_hidden_size : int
+        The classifier's hidden layer.
+
+    Returns
+    -------
+    str
+        The YAML text.
+
+    Example
+    -------
+    >>> from speechbrain_sercl.hparams_trust import export_problems
+    >>> config = {"model_type": "wavlm", "hidden_size": 8}
+    >>> text = inference_hparams(config, {"sampling_rate": 16000}, 4, 16)
+    >>> "n_classes: 4" in text, export_problems(text)
+    (True, [])
+    """
+    values = {
+        "sample_rate": extractor["sampling_rate"],
+        "n_classes": n_classes,
+        "hidden_size": config["hidden_size"],
+        "classifier_hidden_size": classifier_hidden_size,
+        "speech_model_config": config,
+        "feature_extractor_config": extractor,
+    }
+    return fill_placeholders(_template("inference.yaml"), values)
 
 
 def _classifier_sizes(state):

@@ -1,152 +1,160 @@
-"""Which code a ``hyperparams.yaml`` would run, checked before loading it.
+"""Whether a model's ``hyperparams.yaml`` is one that ``sercl export``
+writes, checked before anything is built.
 
 Loading a HyperPyYAML file runs code: ``!new:`` builds objects, ``!name:``
 hands out functions and classes, ``!apply:`` and ``!applyref:`` call
 functions, ``!module:`` imports modules, ``!include:`` reads another file,
-and the YAML is finally read with PyYAML's full loader, whose
-``!!python/object/apply:`` tags call anything (see
-``hyperpyyaml/core.py``). Loading a model folder or a Hub id is thus
-running its author's code: load only sources you trust.
+and the text is finally read by a YAML loader whose ``!!python/...`` tags
+call anything. Even a plain string is not safe: HyperPyYAML reads a plain
+scalar ``(...)`` as a tuple by handing its inside to PyYAML's unsafe
+loader (``hyperpyyaml/core.py``, ``_make_tuple``), so
+``n_classes: (!!python/object/apply:os.system [...])`` runs a command.
 
-:func:`untrusted_targets` lists what a file would run outside
-:data:`TRUSTED_MODULES` without running anything: the YAML is parsed into
-nodes (never constructed), so ``%TAG`` shorthands and verbatim ``!<...>``
-tags are seen as what they expand to. Every target inside a trusted module
-is then located (an import of that trusted module only) and must live
-there: ``torch.os.system`` names ``os.system`` through an attribute of
-``torch`` and is refused.
-
-This is a guard against files that name arbitrary code, not a sandbox:
-the trusted packages themselves hold functions that load or run code; the
-best known are refused (:data:`REFUSED_MODULES`), but a hostile file may
-still find others.
+The check is therefore an allow-list of one shape: the template every
+export is written from (``templates/inference.yaml``). A file is accepted
+only if it has the template's keys, tags (the exact ``!new:``, ``!name:``
+and ``!apply:`` targets, with the template's arguments), references and
+constants; only the template's ``!PLACEHOLDER`` values may differ, and they
+must be plain data: numbers, strings, lists and mappings with string
+keys, with no tag, no anchor or alias, no key that turns on remote code
+(:data:`REMOTE_CODE_KEYS`) and no string that HyperPyYAML would read as a
+tuple. YAML directives (``%TAG``) and further documents are refused too.
+The file is parsed into YAML nodes and compared; nothing is imported or
+built, so the check itself runs no code of the file.
 
 Example
 -------
->>> untrusted_targets("model: !new:torch.nn.Linear [2, 3]")
-[]
->>> untrusted_targets("x: !apply:os.system [ls]")
-['!apply:os.system (outside torch, speechbrain, ...)']
+>>> export_problems("x: !apply:os.system [ls]")[0]
+'line 1: x: !apply:os.system is not in an export'
 
 Authors
  * speechbrain-sercl developers
 """
 
-import inspect
 import os
-import pydoc
+from functools import lru_cache
+from importlib import resources
 
 import ruamel.yaml
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 __all__ = [
-    "REFUSED_MODULES",
-    "TRUSTED_MODULES",
+    "REMOTE_CODE_KEYS",
     "UntrustedHparamsError",
     "check_hparams_file",
-    "untrusted_targets",
+    "check_hparams_text",
+    "export_problems",
 ]
 
-TRUSTED_MODULES = ("torch", "speechbrain", "speechbrain_sercl", "transformers")
-# Parts of trusted packages that fetch, compile or run code they are given.
-REFUSED_MODULES = (
-    "torch.hub",
-    "torch.load",
-    "torch.serialization.load",
-    "torch.package",
-    "torch.utils.cpp_extension",
-    "speechbrain.utils.superpowers",
-    "transformers.dynamic_module_utils",
+TEMPLATE = "inference.yaml"
+PLACEHOLDER = "!PLACEHOLDER"
+# Keys of a Hugging Face configuration that make transformers import code
+# shipped with a model.
+REMOTE_CODE_KEYS = ("trust_remote_code", "auto_map")
+CORE_PREFIX = "tag:yaml.org,2002:"
+# What plain data may be: the JSON types.
+DATA_TAGS = tuple(
+    CORE_PREFIX + name
+    for name in ("str", "int", "float", "bool", "null", "map", "seq")
 )
-# HyperPyYAML tags that name code to import or call.
-CODE_TAGS = ("!new:", "!name:", "!apply:", "!applyref:", "!module:")
-# HyperPyYAML tags that only move values around.
-VALUE_TAGS = ("!ref", "!copy", "!tuple", "!PLACEHOLDER")
-# The core YAML types that PyYAML builds without running code.
-CORE_TAG_PREFIX = "tag:yaml.org,2002:"
-CORE_TYPES = (
-    "str",
-    "int",
-    "float",
-    "bool",
-    "null",
-    "map",
-    "seq",
-    "merge",
-    "timestamp",
-    "binary",
-    "set",
-    "omap",
-    "pairs",
+HOW_TO_ALLOW = (
+    "loading it would run what the file names; if you trust its source, "
+    "pass --trust-remote-config (trust_remote_config=True)"
 )
 
 
 class UntrustedHparamsError(ValueError):
-    """A hyperparameters file that would run code outside trusted modules."""
+    """A hyperparameters file that is not one ``sercl export`` writes."""
 
 
-def check_hparams_file(path, trusted_modules=TRUSTED_MODULES):
-    """Refuse a HyperPyYAML file that would run untrusted code.
+def check_hparams_file(path):
+    """Read a model's ``hyperparams.yaml`` once and check it.
 
     Arguments
     ---------
     path : str or os.PathLike
         The file (read, never loaded).
-    trusted_modules : sequence of str
-        The top-level packages whose code the file may run.
+
+    Returns
+    -------
+    str
+        The text that was checked: load this text, not the file again,
+        which may have changed since.
 
     Raises
     ------
     UntrustedHparamsError
-        If the file names a target outside ``trusted_modules``, an
-        ``!include:``, a Python tag or a tag HyperPyYAML does not know, or
-        is no YAML; the message names the file and every offending tag.
+        As :func:`check_hparams_text`, or if the file is not UTF-8 text.
 
     Example
     -------
     >>> path = getfixture("tmp_path") / "hyperparams.yaml"
     >>> _ = path.write_text("run: !name:subprocess.run\\n")
-    >>> check_hparams_file(path)
-    Traceback (most recent call last):
-    ...
-    speechbrain_sercl.hparams_trust.UntrustedHparamsError: ...subprocess.run...
+    >>> try:
+    ...     check_hparams_file(path)
+    ... except UntrustedHparamsError as error:
+    ...     print(str(error).split(", ", 1)[1][:53])
+    line 1: run: !name:subprocess.run is not in an export
     """
-    with open(path, encoding="utf-8") as stream:
-        text = stream.read()
+    path = os.fspath(path)
+    with open(path, "rb") as stream:
+        data = stream.read()
     try:
-        offenders = untrusted_targets(text, trusted_modules)
-    except ruamel.yaml.YAMLError as error:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
         raise UntrustedHparamsError(
-            f"{os.fspath(path)} is not valid YAML: {error}"
-        ) from error
-    if offenders:
-        raise UntrustedHparamsError(
-            f"{os.fspath(path)} would run code outside the trusted modules: "
-            f"{'; '.join(offenders)}. Loading a hyperparameters file runs "
-            "the code it names: if you trust its source, allow it "
-            "(--trust-remote-config, trust_remote_config=True)."
-        )
+            f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+        ) from None
+    check_hparams_text(text, path)
+    return text
 
 
-def untrusted_targets(text, trusted_modules=TRUSTED_MODULES):
-    """Every tag of a HyperPyYAML text that would run untrusted code.
+def check_hparams_text(text, path="hyperparams.yaml"):
+    """Refuse a HyperPyYAML text that is not the shape of an export.
 
     Arguments
     ---------
     text : str
         The YAML text (parsed into nodes only; nothing is built).
-    trusted_modules : sequence of str
-        The top-level packages whose code the text may run.
+    path : str
+        The file it came from, for the message.
+
+    Raises
+    ------
+    UntrustedHparamsError
+        One line: the file, the line and what is refused there (the first
+        problem in file order, and how many more there are).
+
+    Example
+    -------
+    >>> try:
+    ...     check_hparams_text("a: 1", "model/hyperparams.yaml")
+    ... except UntrustedHparamsError as error:
+    ...     print(str(error)[:56])
+    model/hyperparams.yaml, line 1: a: 1 is not in an export
+    """
+    problems = export_problems(text)
+    if problems:
+        more = len(problems) - 1
+        also = f" (and {more} more)" if more else ""
+        raise UntrustedHparamsError(
+            f"{path}, {problems[0]}{also}: not a hyperparams.yaml written by "
+            f"`sercl export`; {HOW_TO_ALLOW}"
+        )
+
+
+def export_problems(text):
+    """Every way a HyperPyYAML text differs from an export's shape.
+
+    Arguments
+    ---------
+    text : str
+        The YAML text (parsed into nodes only; nothing is built).
 
     Returns
     -------
     list of str
-        One ``"<tag> (<reason>)"`` per offending tag, in file order;
-        empty when the text only builds values and trusted objects.
-
-    Raises
-    ------
-    ruamel.yaml.YAMLError
-        If the text is not YAML.
+        ``"line <n>: <problem>"`` in file order; empty for an export.
 
     Example
     -------
@@ -154,94 +162,222 @@ def untrusted_targets(text, trusted_modules=TRUSTED_MODULES):
     ... %TAG !x! !new:
     ... ---
     ... a: !x!os.system [ls]
-    ... b: !!python/object/apply:os.getcwd []
-    ... c: !include:other.yaml
-    ... d: !ref <a>
     ... '''
-    >>> for offender in untrusted_targets(text):
-    ...     print(offender)
-    !new:os.system (outside torch, speechbrain, ...)
-    !!python/object/apply:os.getcwd (not a HyperPyYAML or core YAML tag)
-    !include:other.yaml (another file, not checked)
+    >>> for problem in export_problems(text):
+    ...     print(problem)
+    line 2: a YAML directive (%TAG, %YAML), which an export never has
+    line 4: a: !new:os.system is not in an export
+    line 4: the file lacks sample_rate, n_classes, ..., which an export has
     """
-    offenders = []
-    for tag in _tags(text):
-        problem = _tag_problem(tag, tuple(trusted_modules))
-        if problem:
-            shown = tag.replace(CORE_TAG_PREFIX, "!!")
-            offenders.append(f"{shown} ({problem})")
-    return offenders
-
-
-def _tags(text):
-    """The tag of every node of every document, in file order."""
-    tags = []
-    for document in ruamel.yaml.YAML().compose_all(text):
-        stack = [document]
-        while stack:
-            node = stack.pop()
-            if node is None:
-                continue
-            tags.append(getattr(node.tag, "value", node.tag))
-            if isinstance(node.value, list):
-                children = [
-                    child
-                    for item in node.value
-                    for child in (item if isinstance(item, tuple) else [item])
-                ]
-                stack.extend(reversed(children))
-    return tags
-
-
-def _tag_problem(tag, trusted_modules):
-    """Why ``tag`` is not trusted, or None."""
-    if tag.startswith(CORE_TAG_PREFIX):
-        if tag[len(CORE_TAG_PREFIX) :] in CORE_TYPES:
-            return None
-        return "not a HyperPyYAML or core YAML tag"
-    if tag in VALUE_TAGS:
-        return None
-    if tag.startswith("!include:"):
-        return "another file, not checked"
-    for prefix in CODE_TAGS:
-        if tag.startswith(prefix):
-            return _target_problem(tag[len(prefix) :], trusted_modules)
-    return "not a HyperPyYAML or core YAML tag"
-
-
-def _target_problem(target, trusted_modules):
-    """Why the dotted ``target`` of a code tag is not trusted, or None."""
-    outside = f"outside {', '.join(trusted_modules)}"
-    if not _inside(target, trusted_modules):
-        return outside
-    if _inside(target, REFUSED_MODULES):
-        return "loads or runs code it is given"
+    problems = [
+        (number, "a YAML directive (%TAG, %YAML), which an export never has")
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.startswith("%")
+    ]
     try:
-        found = pydoc.locate(target)
-    except pydoc.ErrorDuringImport as error:
-        return f"cannot be imported: {error.value}"
-    if found is None:
-        return None  # nothing to run: loading fails on its own
-    name = _defined_as(found)
-    if not _inside(name, trusted_modules):
-        return f"is {name}, {outside}"
-    if _inside(name, REFUSED_MODULES):
-        return f"is {name}, which loads or runs code it is given"
-    return None
+        documents = list(ruamel.yaml.YAML().compose_all(text))
+    except ruamel.yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        number = mark.line + 1 if mark else 1
+        problem = " ".join(str(getattr(error, "problem", error)).split())
+        return [f"line {number}: not valid YAML ({problem})"]
+    if len(documents) != 1 or documents[0] is None:
+        problems.append((1, f"{len(documents)} YAML documents, not one"))
+    else:
+        problems += _Comparison().differences(documents[0], _template())
+    problems.sort(key=lambda found: found[0])  # stable: walk order in a line
+    return [f"line {number}: {problem}" for number, problem in problems]
 
 
-def _defined_as(found):
-    """The dotted name under which ``found`` is defined (module included)."""
-    if inspect.ismodule(found):
-        return found.__name__
-    module = getattr(found, "__module__", None) or "?"
-    name = getattr(found, "__qualname__", None) or type(found).__qualname__
-    return f"{module}.{name}"
-
-
-def _inside(dotted, modules):
-    """Whether the dotted name is one of ``modules`` or inside one."""
-    return any(
-        dotted == module or dotted.startswith(module + ".")
-        for module in modules
+@lru_cache(maxsize=1)
+def _template():
+    """The export template's root node."""
+    text = (
+        resources.files("speechbrain_sercl")
+        .joinpath("templates", TEMPLATE)
+        .read_text(encoding="utf-8")
     )
+    return ruamel.yaml.YAML().compose(text)
+
+
+class _Comparison:
+    """One walk of a document against the template, remembering the nodes
+    seen (an alias is the same node met twice)."""
+
+    def __init__(self):
+        self.seen = set()
+
+    def differences(self, node, expected, where=""):
+        """``(line, problem)`` for each difference under ``node``."""
+        if expected.tag == PLACEHOLDER:
+            return self.data_problems(node, where)
+        reused = self._reused(node, where)
+        if reused:
+            return [reused]
+        if type(node) is not type(expected) or node.tag != expected.tag:
+            return [_line(node, _not_in_export(node, where, expected))]
+        if isinstance(node, MappingNode):
+            return self._mapping_differences(node, expected, where)
+        if isinstance(node, SequenceNode):
+            return self._sequence_differences(node, expected, where)
+        if node.value != expected.value:
+            return [_line(node, _not_in_export(node, where, expected))]
+        return []
+
+    def data_problems(self, node, where):
+        """``(line, problem)`` for what is not plain data under ``node``."""
+        reused = self._reused(node, where)
+        if reused:
+            return [reused]
+        if _may_be_tuple(node):
+            return [_line(node, _tuple_problem(where, node.value))]
+        if node.tag not in DATA_TAGS:
+            shown = _shown(node)
+            return [_line(node, f"{where}: {shown} where an export has data")]
+        if isinstance(node, MappingNode):
+            problems = []
+            for key, value in node.value:
+                name, problem = self._data_key(key, where)
+                problems += [problem] if problem else []
+                problems += self.data_problems(value, _join(where, name))
+            return problems
+        if isinstance(node, SequenceNode):
+            return [
+                problem
+                for index, item in enumerate(node.value)
+                for problem in self.data_problems(item, f"{where}[{index}]")
+            ]
+        return []
+
+    def _reused(self, node, where):
+        """The problem of an anchored or aliased node, else None."""
+        if id(node) in self.seen:
+            return _line(node, f"{where}: an alias, which an export never has")
+        self.seen.add(id(node))
+        if node.anchor:
+            return _line(
+                node,
+                f"{where}: an anchor (&{node.anchor}), which an export "
+                "never has",
+            )
+        return None
+
+    def _data_key(self, key, where):
+        """The name of a key of plain data, and its problem or None."""
+        self.seen.add(id(key))
+        if _may_be_tuple(key):
+            return "?", _line(key, _tuple_problem(where, key.value))
+        if key.tag != CORE_PREFIX + "str":
+            return "?", _line(key, f"{_join(where, '?')}: not a string key")
+        name = key.value
+        if name in REMOTE_CODE_KEYS:
+            return name, _line(
+                key, f"{_join(where, name)}: turns on code shipped with a model"
+            )
+        return name, None
+
+    def _mapping_differences(self, node, expected, where):
+        wanted = {key.value: value for key, value in expected.value}
+        problems, found = [], set()
+        for key, value in node.value:
+            self.seen.add(id(key))
+            name = key.value if isinstance(key, ScalarNode) else None
+            inner = _join(where, name or "?")
+            if key.tag != CORE_PREFIX + "str" or name not in wanted:
+                problems.append(_line(key, _not_in_export(value, inner)))
+            elif name in found:
+                problems.append(_line(key, f"{inner}: given twice"))
+            else:
+                found.add(name)
+                problems += self.differences(value, wanted[name], inner)
+        missing = [name for name in wanted if name not in found]
+        if missing:
+            problems.append(
+                _line(
+                    node,
+                    f"{where or 'the file'} lacks {', '.join(missing)}, "
+                    "which an export has",
+                )
+            )
+        return problems
+
+    def _sequence_differences(self, node, expected, where):
+        if len(node.value) != len(expected.value):
+            return [
+                _line(
+                    node,
+                    f"{where}: {len(node.value)} items where an export has "
+                    f"{len(expected.value)}",
+                )
+            ]
+        return [
+            problem
+            for index, (item, wanted) in enumerate(
+                zip(node.value, expected.value, strict=True)
+            )
+            for problem in self.differences(item, wanted, f"{where}[{index}]")
+        ]
+
+
+def _may_be_tuple(node):
+    """Whether HyperPyYAML may read a scalar as a tuple: it resolves a
+    plain ``(...)`` to ``!tuple``, and ruamel may dump a quoted string
+    plain."""
+    return isinstance(node, ScalarNode) and node.value.startswith("(")
+
+
+def _tuple_problem(where, value):
+    """Why a string that HyperPyYAML may read as a tuple is refused."""
+    return (
+        f"{where}: {value[:40]!r} may be read as a tuple, by a loader that "
+        "runs code"
+    )
+
+
+def _not_in_export(node, where, expected=None):
+    """``<where>: <what node is> is not in an export`` (and what is)."""
+    shown = _shown(node)
+    if expected is None:
+        return f"{where}: {shown} is not in an export"
+    return f"{where}: {shown} where an export has {_shown(expected)}"
+
+
+def _shown(node):
+    """A node as a message shows it: its tag (and value), a short plain
+    value, or the first tag a mapping or list holds."""
+    if node.tag not in DATA_TAGS:
+        tag = node.tag.replace(CORE_PREFIX, "!!")
+        plain = isinstance(node, ScalarNode) and node.value
+        return f"{tag} {node.value[:60]}" if plain else tag
+    if isinstance(node, ScalarNode):
+        return repr(node.value[:40]) if node.value[:1] == "(" else node.value
+    kind = "a mapping" if isinstance(node, MappingNode) else "a list"
+    tag = _first_tag(node, set())
+    return f"{kind} holding {tag}" if tag else kind
+
+
+def _first_tag(node, seen):
+    """The first tag of other than plain data under ``node``, or None."""
+    if id(node) in seen:
+        return None
+    seen.add(id(node))
+    if node.tag not in DATA_TAGS:
+        return node.tag.replace(CORE_PREFIX, "!!")
+    children = []
+    if isinstance(node, MappingNode):
+        children = [child for pair in node.value for child in pair]
+    elif isinstance(node, SequenceNode):
+        children = node.value
+    return next(
+        (tag for child in children if (tag := _first_tag(child, seen))), None
+    )
+
+
+def _line(node, problem):
+    """``(line number, problem)`` at a node."""
+    return node.start_mark.line + 1, problem
+
+
+def _join(where, name):
+    """The dotted path of a key under ``where``."""
+    return f"{where}.{name}" if where else str(name)

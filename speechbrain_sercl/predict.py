@@ -1,10 +1,10 @@
 """Emotion predictions for audio files with a trained classifier.
 
 :func:`load_classifier` loads an inference folder (``sercl export`` writes
-them) or a Hub id with SpeechBrain's ``EncoderClassifier``, after checking
-what its ``hyperparams.yaml`` would run. Loading a hyperparameters file
-instantiates the classes it names: load only models from sources you
-trust (see :mod:`speechbrain_sercl.hparams_trust`).
+them) or a Hub id as SpeechBrain's ``EncoderClassifier``, after checking
+that its ``hyperparams.yaml`` is one an export writes
+(:mod:`speechbrain_sercl.hparams_trust`): loading a hyperparameters file
+builds the objects it names, that is, runs code chosen by its author.
 
 :func:`predict_files` works with any object that has ``EncoderClassifier``'s
 interface: ``classify_batch(wavs, wav_lens)`` returning the log
@@ -154,17 +154,20 @@ def load_classifier(
 ):
     """Load an ``EncoderClassifier`` after checking its hyperparameters.
 
-    The model's ``hyperparams.yaml`` is fetched first, by SpeechBrain's own
+    The model's ``hyperparams.yaml`` is fetched by SpeechBrain's own
     ``fetch`` (from the folder, or from the Hugging Face Hub with
-    ``huggingface_hub.hf_hub_download``, which honours ``HF_HUB_OFFLINE``),
-    into ``savedir`` when one is given: the file checked is the very file
-    ``EncoderClassifier.from_hparams`` then loads (it reuses a
-    ``hyperparams.yaml`` already in ``savedir``). Loading instantiates the
-    classes the file names, so it is refused when a target lies outside
-    ``torch``, ``speechbrain``, ``speechbrain_sercl`` and ``transformers``
-    (:func:`speechbrain_sercl.hparams_trust.check_hparams_file`) unless
-    ``trust_remote_config``. The check is a guard, not a sandbox: load only
-    models from sources you trust.
+    ``huggingface_hub.hf_hub_download``, which honours ``HF_HUB_OFFLINE``;
+    into ``savedir`` when one is given) and read once. Loading a
+    hyperparameters file builds what it names, so, unless
+    ``trust_remote_config``, the text is refused before anything is built
+    when it is not the shape ``sercl export`` writes
+    (:func:`speechbrain_sercl.hparams_trust.check_hparams_text`). The text
+    checked is the text loaded: the classifier is assembled from it as
+    SpeechBrain's ``EncoderClassifier.from_hparams`` does (the
+    ``Pretrainer`` collects ``<name>.ckpt`` from the same source), rather
+    than by reading the file again, which a folder being written or a Hub
+    repository updated in between could have changed. Weights are read as
+    plain tensors (:func:`speechbrain_sercl.transfer.load_tensors`).
 
     Arguments
     ---------
@@ -173,7 +176,8 @@ def load_classifier(
     savedir : str or os.PathLike, optional
         Where SpeechBrain links or copies the model's files.
     trust_remote_config : bool
-        Load without checking the targets of ``hyperparams.yaml``.
+        Load whatever ``hyperparams.yaml`` names: only for a model whose
+        source you trust as you trust code you run.
     run_opts : dict, optional
         SpeechBrain run options (``{"device": "cuda:0"}``).
 
@@ -187,8 +191,10 @@ def load_classifier(
     FileNotFoundError
         If ``model`` is no folder and no Hub id with a ``hyperparams.yaml``.
     speechbrain_sercl.hparams_trust.UntrustedHparamsError
-        If ``hyperparams.yaml`` names untrusted code (the message names
-        the file and every offending target).
+        If ``hyperparams.yaml`` is not an export's (one line: the file, the
+        line and what is refused there).
+    speechbrain_sercl.transfer.CheckpointError
+        If a weights file is not plain tensors or does not fit.
 
     Example
     -------
@@ -199,13 +205,25 @@ def load_classifier(
     ...
     speechbrain_sercl.hparams_trust.UntrustedHparamsError: ...os.system...
     """
+    from hyperpyyaml import load_hyperpyyaml
     from speechbrain.inference.classifiers import EncoderClassifier
 
     model = os.fspath(model)
-    if not trust_remote_config:
-        check_hparams_file(_fetch_hparams(model, savedir))
-    return EncoderClassifier.from_hparams(
-        source=model, savedir=savedir, run_opts=run_opts
+    hparams_path = _fetch_hparams(model, savedir)
+    if trust_remote_config:
+        with open(hparams_path, encoding="utf-8") as stream:
+            text = stream.read()
+    else:
+        text = check_hparams_file(hparams_path)
+    # SpeechBrain's pretrained_from_hparams, on the text read above.
+    hparams = load_hyperpyyaml(text)
+    hparams["savedir"] = savedir
+    pretrainer = hparams["pretrainer"]
+    pretrainer.set_collect_in(savedir)
+    pretrainer.collect_files(default_source=model)
+    pretrainer.load_collected()
+    return EncoderClassifier(
+        modules=hparams["modules"], hparams=hparams, run_opts=run_opts
     )
 
 

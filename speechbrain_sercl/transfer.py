@@ -20,13 +20,81 @@ Authors
 """
 
 import os
+import pickle
+import re
 
 import torch
 from speechbrain.utils.checkpoints import hook_on_loading_state_dict_checkpoint
 
-__all__ = ["load_label_encoder", "strict_parameter_transfer"]
+__all__ = [
+    "CheckpointError",
+    "load_label_encoder",
+    "load_tensors",
+    "strict_parameter_transfer",
+]
 
 MAX_KEYS_SHOWN = 10
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is not a readable file of plain tensors, or does
+    not fit what loads it."""
+
+
+def load_tensors(path):
+    """Read a state-dict file that holds tensors and nothing else.
+
+    The file is read on the CPU with ``weights_only=True``, so unpickling
+    builds no object but tensors and plain containers (and runs no code);
+    what torch refuses, or a mapping holding anything but tensors, is
+    refused in one line naming the file, without torch's advice to retry
+    with ``weights_only=False``.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    dict
+        Parameter name -> tensor.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is truncated or corrupt, or holds anything else.
+
+    Example
+    -------
+    >>> import torch
+    >>> path = getfixture("tmp_path") / "layer.ckpt"
+    >>> torch.save({"weight": torch.ones(2), "step": 3}, path)
+    >>> load_tensors(path)
+    Traceback (most recent call last):
+    ...
+    speechbrain_sercl.transfer.CheckpointError: .../layer.ckpt: refused: \
+step holds int, not a tensor (a checkpoint holds tensors only)
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{_describe(path)}: refused: {_refusal(error)} (a checkpoint "
+            "holds tensors only; unpickling anything else could run code)"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{_describe(path)}: not a readable checkpoint (truncated or "
+            f"corrupt?): {_first_line(error)}"
+        ) from None
+    problem = _not_tensors(state)
+    if problem:
+        raise CheckpointError(
+            f"{_describe(path)}: refused: {problem} (a checkpoint holds "
+            "tensors only)"
+        )
+    return state
 
 
 def strict_parameter_transfer(obj, path):
@@ -42,10 +110,11 @@ def strict_parameter_transfer(obj, path):
 
     Raises
     ------
-    RuntimeError
-        If the file lacks some of the module's keys or holds keys the
-        module does not have; the message names the file (and the file a
-        link points to) and the keys.
+    CheckpointError
+        If the file is not plain tensors (:func:`load_tensors`), lacks
+        some of the module's keys or holds keys the module does not have;
+        the message names the file (and the file a link points to) and the
+        keys.
 
     Example
     -------
@@ -59,13 +128,12 @@ def strict_parameter_transfer(obj, path):
     >>> strict_parameter_transfer(torch.nn.Linear(2, 3, bias=False), path)
     Traceback (most recent call last):
     ...
-    RuntimeError: .../layer.ckpt does not fit Linear: unexpected keys ['bias']
+    speechbrain_sercl.transfer.CheckpointError: .../layer.ckpt does not fit \
+Linear: unexpected keys ['bias']
     """
     # As SpeechBrain's torch_patched_state_dict_load, but never unpickling
-    # anything but tensors and plain containers, whatever torch's default.
-    state_dict = hook_on_loading_state_dict_checkpoint(
-        torch.load(path, map_location="cpu", weights_only=True)
-    )
+    # anything but tensors, whatever torch's default.
+    state_dict = hook_on_loading_state_dict_checkpoint(load_tensors(path))
     expected = set(obj.state_dict())
     problems = [
         _keys("missing", expected - set(state_dict)),
@@ -73,7 +141,7 @@ def strict_parameter_transfer(obj, path):
     ]
     problems = [problem for problem in problems if problem]
     if problems:
-        raise RuntimeError(
+        raise CheckpointError(
             f"{_describe(path)} does not fit {type(obj).__name__}: "
             + "; ".join(problems)
         )
@@ -102,7 +170,7 @@ def load_label_encoder(encoder, path, n_classes):
 
     Raises
     ------
-    RuntimeError
+    CheckpointError
         If the file holds another number of labels, or labels whose indices
         are not 0 ... n_classes - 1; the message names the file.
 
@@ -120,16 +188,41 @@ def load_label_encoder(encoder, path, n_classes):
     >>> load_label_encoder(CategoricalEncoder(), path, n_classes=4)
     Traceback (most recent call last):
     ...
-    RuntimeError: .../label_encoder.ckpt names 3 emotions ...
+    speechbrain_sercl.transfer.CheckpointError: .../label_encoder.ckpt names 3 \
+emotions ...
     """
     encoder.load(path)
     if sorted(encoder.ind2lab) != list(range(n_classes)):
-        raise RuntimeError(
+        raise CheckpointError(
             f"{_describe(path)} names {len(encoder)} emotions "
             f"({sorted(encoder.lab2ind, key=encoder.lab2ind.get)}) but the "
             f"classifier has {n_classes} outputs"
         )
     encoder.expect_len(n_classes)
+
+
+def _refusal(error):
+    """What torch's weights-only unpickler refused, in a few words."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(error))
+    if found:
+        return f"it names {found[1]}"
+    return "it holds objects other than tensors"
+
+
+def _first_line(error):
+    """An error's first sentence, or its type."""
+    text = " ".join(str(error).split())
+    return text.split(". ")[0].rstrip(".") or type(error).__name__
+
+
+def _not_tensors(state):
+    """Why a loaded object is not a mapping of tensors, or None."""
+    if not isinstance(state, dict):
+        return f"it holds {type(state).__name__}, not a mapping of tensors"
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            return f"{key} holds {type(value).__name__}, not a tensor"
+    return None
 
 
 def _keys(kind, keys):

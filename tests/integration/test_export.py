@@ -172,6 +172,27 @@ def test_export_loads_from_a_hub_id_offline(experiment, tmp_path):
         )
 
 
+def test_sercl_predict_loads_an_export_without_trust(experiment, tmp_path):
+    """The allow-list of ``sercl predict`` takes what ``sercl export``
+    writes: the step's own predictions, no --trust-remote-config."""
+    step = step_folder(experiment, "casia", "finetune")
+    rows, classes = fold_predictions(step)
+    folder = export(step, tmp_path / "model")
+    output = tmp_path / "predicted.csv"
+    wavs = [row["wav"] for row in rows]
+    argv = ["predict", *wavs, "--model", str(folder), "--output", str(output)]
+    assert sercl(argv) == 0
+    with open(output, newline="") as table:
+        predicted = list(csv.DictReader(table))
+    assert [row["file"] for row in predicted] == wavs
+    for row, found in zip(rows, predicted, strict=True):
+        assert found["emotion"] == row["predicted"]
+        probabilities = [float(found[f"p_{name}"]) for name in classes]
+        assert probabilities == pytest.approx(
+            row["probabilities"], abs=TOLERANCE
+        )
+
+
 def test_padded_batches_give_each_file_its_own_result(experiment, tmp_path):
     from speechbrain.inference.classifiers import EncoderClassifier
 

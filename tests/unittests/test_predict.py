@@ -19,12 +19,11 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio
+from export_fixtures import write_tiny_export
 from speechbrain.dataio.encoder import CategoricalEncoder
 
 from speechbrain_sercl import cli
 from speechbrain_sercl.cli import main
-from speechbrain_sercl.hparams_trust import UntrustedHparamsError
-from speechbrain_sercl.pooling import AttentionPooling
 from speechbrain_sercl.predict import (
     class_names,
     load_classifier,
@@ -390,51 +389,10 @@ def test_long_file_memory_does_not_grow_with_its_length(tmp_path):
 # A tiny EncoderClassifier folder as `sercl export` lays them out: modules
 # in hyperparams.yaml, weights and the label encoder fetched by the
 # pretrainer as <name>.ckpt from the same source.
-TINY_MODEL_YAML = """\
-n_mels: 8
-compute_features: !new:speechbrain.lobes.features.Fbank
-    n_mels: !ref <n_mels>
-mean_var_norm: !new:speechbrain.processing.features.InputNormalization
-    norm_type: sentence
-    std_norm: False
-embedding_model: !new:speechbrain_sercl.pooling.AttentionPooling
-    input_size: !ref <n_mels>
-classifier: !new:torch.nn.Sequential
-    - !new:torch.nn.Linear {in_features: !ref <n_mels>, out_features: 3}
-    - !new:torch.nn.LogSoftmax {dim: -1}
-label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder
-modules:
-    compute_features: !ref <compute_features>
-    mean_var_norm: !ref <mean_var_norm>
-    embedding_model: !ref <embedding_model>
-    classifier: !ref <classifier>
-pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
-    loadables:
-        embedding_model: !ref <embedding_model>
-        classifier: !ref <classifier>
-        label_encoder: !ref <label_encoder>
-"""
-
-
-def write_tiny_model(folder, extra_yaml=""):
-    """Write a tiny (random) inference folder; return its classifier."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "hyperparams.yaml").write_text(TINY_MODEL_YAML + extra_yaml)
-    torch.manual_seed(0)
-    pooling = AttentionPooling(input_size=8)
-    torch.save(pooling.state_dict(), folder / "embedding_model.ckpt")
-    classifier = torch.nn.Sequential(torch.nn.Linear(8, 3))
-    torch.save(classifier.state_dict(), folder / "classifier.ckpt")
-    encoder = CategoricalEncoder()
-    encoder.update_from_iterable(CLASSES)
-    encoder.save(folder / "label_encoder.ckpt")
-    return folder
-
-
 def test_a_real_encoder_classifier_folder_loads_and_predicts(
     mixed_folder, tmp_path
 ):
-    model = write_tiny_model(tmp_path / "model")
+    model = write_tiny_export(tmp_path / "model", CLASSES, tmp_path / "ssl")
     classifier = load_classifier(model, savedir=tmp_path / "savedir")
     assert class_names(classifier) == CLASSES
     files = collect_audio_files([mixed_folder])
@@ -451,72 +409,6 @@ def test_a_real_encoder_classifier_folder_loads_and_predicts(
     alone = predict_files(classifier, files[:1])[0].probabilities
     np.testing.assert_allclose(alone, reference, rtol=1e-6)
     np.testing.assert_allclose(predictions[0].probabilities, alone, atol=1e-4)
-
-
-UNTRUSTED_LINES = [
-    "shell: !name:os.system\n",
-    "run: !name:subprocess.run\n",
-    "counter: !new:collections.Counter {a: 1}\n",
-]
-
-
-@pytest.mark.parametrize("line", UNTRUSTED_LINES)
-def test_an_untrusted_target_is_refused_unless_trusted(tmp_path, line):
-    model = write_tiny_model(tmp_path / "model", extra_yaml=line)
-    target = line.split()[1]
-    with pytest.raises(UntrustedHparamsError) as error:
-        load_classifier(model)
-    message = str(error.value)
-    assert str(model / "hyperparams.yaml") in message and target in message
-    # Trusted, the same folder loads (the targets build harmless objects).
-    classifier = load_classifier(model, trust_remote_config=True)
-    assert class_names(classifier) == CLASSES
-
-
-@pytest.fixture
-def offline_hub_cache(tmp_path, monkeypatch):
-    """An offline Hugging Face cache; returns a function that stores a
-    model folder in it under a Hub id."""
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hf_cache"
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-
-    def store(model_id, folder):
-        repo = cache / f"models--{model_id.replace('/', '--')}"
-        snapshot = repo / "snapshots" / ("0" * 40)
-        snapshot.mkdir(parents=True)
-        for path in folder.iterdir():
-            (snapshot / path.name).write_bytes(path.read_bytes())
-        (repo / "refs").mkdir()
-        (repo / "refs" / "main").write_text("0" * 40)
-        return model_id
-
-    return store
-
-
-def test_a_hub_id_is_checked_before_loading(tmp_path, offline_hub_cache):
-    bad = write_tiny_model(tmp_path / "bad", extra_yaml=UNTRUSTED_LINES[0])
-    model_id = offline_hub_cache("someone/ser-bad", bad)
-    with pytest.raises(UntrustedHparamsError, match="os.system"):
-        load_classifier(model_id, savedir=tmp_path / "savedir")
-    good = offline_hub_cache("someone/ser", write_tiny_model(tmp_path / "ok"))
-    classifier = load_classifier(good, savedir=tmp_path / "savedir2")
-    assert class_names(classifier) == CLASSES
-    with pytest.raises(FileNotFoundError, match="someone/absent: no such"):
-        load_classifier("someone/absent")
-
-
-def test_the_checked_file_is_the_one_loaded_from_a_savedir(tmp_path):
-    """SpeechBrain reuses a hyperparams.yaml already in savedir."""
-    savedir = tmp_path / "savedir"
-    savedir.mkdir()
-    (savedir / "hyperparams.yaml").write_text(UNTRUSTED_LINES[1])
-    model = write_tiny_model(tmp_path / "model")
-    with pytest.raises(UntrustedHparamsError) as error:
-        load_classifier(model, savedir=savedir)
-    assert str(savedir / "hyperparams.yaml") in str(error.value)
 
 
 @pytest.fixture
@@ -588,18 +480,6 @@ def test_cli_writes_csv_to_stdout_and_refuses_bad_options(
     assert main(["predict", "missing.wav", "--model", "m"]) == 1
     with pytest.raises(SystemExit):
         main([*argv, "--no_such=1"])  # no overrides for predict
-
-
-def test_cli_refuses_an_untrusted_model_in_one_line(
-    mixed_folder, tmp_path, capsys
-):
-    model = write_tiny_model(tmp_path / "m", extra_yaml=UNTRUSTED_LINES[1])
-    argv = ["predict", str(mixed_folder / "a.wav"), "--model", str(model)]
-    assert main(argv) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("sercl predict: error: ")
-    assert "!name:subprocess.run" in err and err.count("\n") == 1
-    assert main([*argv, "--trust-remote-config"]) == 0
 
 
 def test_other_subcommands_options_are_overrides_for_folds():

@@ -1,12 +1,15 @@
 """Loading weights never runs code hidden in a checkpoint."""
 
 import collections
-import pickle
 
 import pytest
 import torch
 
-from speechbrain_sercl.transfer import strict_parameter_transfer
+from speechbrain_sercl.transfer import (
+    CheckpointError,
+    load_tensors,
+    strict_parameter_transfer,
+)
 
 
 class Payload:
@@ -19,8 +22,22 @@ def test_a_checkpoint_holding_more_than_tensors_is_refused(tmp_path):
     state = collections.OrderedDict(layer.state_dict())
     state["extra"] = Payload()
     torch.save(state, path)
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load"):
+    with pytest.raises(CheckpointError) as error:
         strict_parameter_transfer(layer, path)
+    assert str(error.value) == (
+        f"{path}: refused: it names test_transfer.Payload (a checkpoint "
+        "holds tensors only; unpickling anything else could run code)"
+    )
+
+
+def test_a_checkpoint_holding_plain_values_is_refused(tmp_path):
+    path = tmp_path / "pooling.ckpt"
+    torch.save({"weight": torch.ones(2), "step": 3}, path)
+    with pytest.raises(CheckpointError, match="step holds int, not a tensor"):
+        load_tensors(path)
+    torch.save([torch.ones(2)], path)
+    with pytest.raises(CheckpointError, match="it holds list, not a mapping"):
+        load_tensors(path)
 
 
 def test_a_plain_state_dict_loads_bit_for_bit(tmp_path):
