@@ -37,6 +37,7 @@ from speechbrain_sercl.data.audio import (
     AudioError,
     audio_format,
     reading_conversions,
+    truncation_warning,
     validate_audio,
 )
 
@@ -1018,9 +1019,11 @@ def _checked_duration(path, validate, scan):
     if validate:
         info, warnings = validate_audio(path)
     else:
-        info, warnings = audio_format(path), []
+        info = audio_format(path)
         if info.frames <= 0:
             raise AudioError(f"{path}: audio file has no samples (zero length)")
+        truncated = truncation_warning(path, info.frames)
+        warnings = [] if truncated is None else [truncated]
     for message in warnings:
         scan.warn(message)
     for conversion in reading_conversions(info):

@@ -228,3 +228,24 @@ def test_a_report_that_cannot_be_written_leaves_no_new_manifest(tmp_path):
         "valid UTF-8 ('\\udcff')"
     )
     assert saved_files(save) == before
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_preparation_lists_a_wav_cut_short(tmp_path, validate):
+    root = write_casia(tmp_path / "casia")
+    cut = root / "wangzhe" / "happiness" / "201.wav"
+    frames = 4000  # FIXTURE_SECONDS at 16 kHz, 16-bit mono
+    with open(cut, "r+b") as file:
+        file.truncate(cut.stat().st_size - 2 * 1000)
+    save = tmp_path / "save"
+    argv = ["prepare", "casia", str(root), str(save)]
+
+    assert main(argv + ([] if validate else ["--no-validate-audio"])) == 0
+
+    report = json.loads((save / REPORT_FILE).read_text())
+    assert report["warnings"] == [
+        f"{cut}: truncated: its header promises {frames} samples, the file "
+        f"holds {frames - 1000}"
+    ]
+    utt = "casia_wangzhe_happy_201"
+    assert load_manifest(save / MANIFEST_FILE)[utt]["duration"] == 0.1875
