@@ -37,6 +37,7 @@ Authors
  * speechbrain-sercl developers
 """
 
+import atexit
 import os
 import sys
 import time
@@ -103,7 +104,8 @@ def hold_step_folder(folder):
     """For a recipe: hold its step folder's lock until the process ends.
 
     Only the main process takes it (under ``torchrun`` the ranks of one
-    step share its folder). A process that holds it already keeps it.
+    step share its folder). A process that holds it already keeps it. On
+    a normal exit its process id is removed too.
 
     Arguments
     ---------
@@ -125,9 +127,11 @@ def hold_step_folder(folder):
     if not if_main_process() or path in _held_for_life:
         return
     try:
-        _held_for_life[path] = _acquire(folder)
+        lock = _acquire(folder)
     except FolderLockedError as error:
         sys.exit(f"{type(error).__name__}: {error}")
+    _held_for_life[path] = lock
+    atexit.register(_release, folder, lock)  # a killed process skips this
 
 
 def holder_pid(folder):

@@ -139,6 +139,29 @@ def test_the_holder_is_named_only_while_it_runs(start_holder, tmp_path):
     )
 
 
+def test_a_recipe_holds_its_step_folder_until_it_ends(tmp_path):
+    folder = tmp_path / "step"
+    recipe = (
+        "import sys\n"
+        "from speechbrain_sercl.locking import hold_step_folder, holder_pid\n"
+        "hold_step_folder(sys.argv[1])\n"
+        "hold_step_folder(sys.argv[1])  # held already: kept\n"
+        "print(holder_pid(sys.argv[1]))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", recipe, str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    output, errors = process.communicate()
+    assert process.returncode == 0, errors
+    assert output == f"{process.pid}\n"
+    assert holder_pid(folder) is None  # removed on exit
+    with folder_lock(folder):  # and the lock is free
+        pass
+
+
 @pytest.fixture
 def keep_random_state():
     """Restore the global generators that a recipe's YAML seeds."""
