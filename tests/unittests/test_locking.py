@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechbrain_sercl import layout
+from speechbrain_sercl import layout, locking
 from speechbrain_sercl.cli import main
 from speechbrain_sercl.locking import folder_lock, holder_pid
 
@@ -139,24 +139,22 @@ def test_the_holder_is_named_only_while_it_runs(start_holder, tmp_path):
     )
 
 
-def test_a_recipe_holds_its_step_folder_until_it_ends(tmp_path):
+def test_a_recipe_holds_its_step_folder_until_it_ends(tmp_path, monkeypatch):
+    """Held for the process's life (taken once), released at exit: the
+    exit handler is called here instead of ending the test process."""
+    at_exit = []
+    monkeypatch.setattr(locking, "_held_for_life", {})
+    monkeypatch.setattr(
+        locking.atexit, "register", lambda *call: at_exit.append(call)
+    )
     folder = tmp_path / "step"
-    recipe = (
-        "import sys\n"
-        "from speechbrain_sercl.locking import hold_step_folder, holder_pid\n"
-        "hold_step_folder(sys.argv[1])\n"
-        "hold_step_folder(sys.argv[1])  # held already: kept\n"
-        "print(holder_pid(sys.argv[1]))\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-c", recipe, str(folder)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    output, errors = process.communicate()
-    assert process.returncode == 0, errors
-    assert output == f"{process.pid}\n"
+
+    locking.hold_step_folder(folder)
+    locking.hold_step_folder(folder)  # held already: kept
+
+    assert holder_pid(folder) == os.getpid()
+    ((release, *arguments),) = at_exit
+    release(*arguments)
     assert holder_pid(folder) is None  # removed on exit
     with folder_lock(folder):  # and the lock is free
         pass
