@@ -40,6 +40,7 @@ from speechbrain_sercl.layout import (
     RESULTS_MARKDOWN,
     fold_of_folder,
 )
+from speechbrain_sercl.locking import FolderLockedError
 from speechbrain_sercl.plots import PlottingUnavailable
 from speechbrain_sercl.predict import (
     ModelOutputError,
@@ -302,6 +303,7 @@ def _run_protocol(args):
         FileNotFoundError,
         FoldsMismatchError,
         PreparationError,
+        FolderLockedError,
     ) as error:
         print(f"sercl {args.command}: error: {error}", file=sys.stderr)
         return None

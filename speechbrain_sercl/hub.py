@@ -19,6 +19,7 @@ Authors
 import os
 from urllib.parse import quote
 
+import httpx2  # what huggingface_hub (>= 2) sends its requests with
 import huggingface_hub
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
@@ -30,8 +31,15 @@ from speechbrain_sercl.export import EXPORT_FILES, validate_export
 __all__ = ["PushError", "loading_code", "model_url", "push_to_hub"]
 
 
+# A request that got no answer: no network, a timeout, offline mode
+# (huggingface_hub's OfflineModeIsEnabled is a ConnectionError).
+_NETWORK_ERRORS = (httpx2.TransportError, ConnectionError)
+
+
 class PushError(RuntimeError):
-    """A push that cannot go on: no token, or a repository already there."""
+    """A push that cannot go on or did not finish: no token, a repository
+    already there, no answer from the Hub (the message names the address,
+    and a repository the push created)."""
 
 
 def push_to_hub(
@@ -79,10 +87,13 @@ def push_to_hub(
     huggingface_hub.errors.HFValidationError
         If ``repo_id`` is not a valid repository id (nothing is sent).
     PushError
-        If there is no token (nothing is sent), or the repository exists
-        and ``exist_ok`` is false.
+        If there is no token (nothing is sent), the repository exists and
+        ``exist_ok`` is false, a request got no answer, or the Hub refused
+        a request after the repository was created (the message says what
+        the push left: a repository it created, empty).
     huggingface_hub.errors.HfHubHTTPError
-        For any other refusal of the Hub (no write access, ...).
+        For any other refusal of the Hub to create the repository (no
+        write access, ...).
 
     Example
     -------
@@ -102,6 +113,40 @@ def push_to_hub(
         )
     if api is None:
         api = HfApi(token=token)
+    _create_repo(api, repo_id, private, exist_ok, token)
+    try:
+        if revision is not None:
+            api.create_branch(
+                repo_id,
+                branch=revision,
+                repo_type="model",
+                exist_ok=True,
+                token=token,
+            )
+        return api.upload_folder(
+            folder_path=os.fspath(folder),
+            repo_id=repo_id,
+            repo_type="model",
+            revision=revision,
+            commit_message=(
+                f"Upload inference folder (speechbrain-sercl {VERSION})"
+            ),
+            allow_patterns=list(EXPORT_FILES),
+            token=token,
+        )
+    except (*_NETWORK_ERRORS, HfHubHTTPError) as error:
+        # A commit holds every file or none: none of the folder is in.
+        left = (
+            f"nothing was committed to {repo_id}"
+            if exist_ok
+            else f"{repo_id} was created by this push and is left empty; "
+            "rerun with --exist-ok to upload into it"
+        )
+        raise PushError(f"{_failure(error)}: {left}") from error
+
+
+def _create_repo(api, repo_id, private, exist_ok, token):
+    """Create the model repository (or, with ``exist_ok``, find it)."""
     try:
         api.create_repo(
             repo_id,
@@ -110,6 +155,10 @@ def push_to_hub(
             repo_type="model",
             token=token,
         )
+    except _NETWORK_ERRORS as error:
+        raise PushError(
+            f"{_failure(error)}: could not create {repo_id}"
+        ) from error
     except HfHubHTTPError as error:
         # create_repo raises a plain HfHubHTTPError on 409 Conflict (the
         # concurrent-creation 409 is retried inside it).
@@ -119,23 +168,18 @@ def push_to_hub(
             f"{repo_id} already exists on the Hub: pass --exist-ok "
             "(exist_ok=True) to upload a new commit into it"
         ) from error
-    if revision is not None:
-        api.create_branch(
-            repo_id,
-            branch=revision,
-            repo_type="model",
-            exist_ok=True,
-            token=token,
-        )
-    return api.upload_folder(
-        folder_path=os.fspath(folder),
-        repo_id=repo_id,
-        repo_type="model",
-        revision=revision,
-        commit_message=f"Upload inference folder (speechbrain-sercl {VERSION})",
-        allow_patterns=list(EXPORT_FILES),
-        token=token,
-    )
+
+
+def _failure(error):
+    """One line on a request that failed: the address and the error."""
+    if isinstance(error, HfHubHTTPError):  # names its address itself
+        return "the Hub refused: " + " ".join(str(error).split())
+    try:
+        address = str(error.request.url)
+    except (AttributeError, RuntimeError):  # no request attached
+        address = huggingface_hub.constants.ENDPOINT
+    detail = " ".join(str(error).split()) or "no detail"
+    return f"no answer from {address} ({type(error).__name__}: {detail})"
 
 
 def model_url(repo_id, revision=None):

@@ -67,6 +67,8 @@ __all__ = [
     "LABEL_ENCODER_FILE",
     "LAYER_SIMILARITY_FIGURE",
     "LAYER_SIMILARITY_TABLE",
+    "LOCK_FILE",
+    "LOCK_HOLDER_FILE",
     "POOLING_FILE",
     "PREDICTIONS_FILE",
     "REPORT_FILE",
@@ -89,6 +91,7 @@ __all__ = [
     "finished_file",
     "fold_of_folder",
     "is_final",
+    "lock_file",
     "protocol_folder",
     "report_file",
     "run_analysis_file",
@@ -114,6 +117,10 @@ HPARAMS_FILE = "hyperparams.yaml"  # SpeechBrain's copy of a step's YAML
 LABEL_ENCODER_FILE = "label_encoder.txt"
 TRAIN_LOG_FILE = "train_log.txt"
 STEP_LOG_FILE = "step_log.txt"
+# The lock of a folder that one run writes at a time (locking.py), and the
+# process id of its holder, written only to be named to a second run.
+LOCK_FILE = ".sercl.lock"
+LOCK_HOLDER_FILE = ".sercl.lock.pid"
 COMMAND_PREFIX = "[sercl] "  # starts the line of a step log with its command
 RESULTS_JSON = "results.json"
 RESULTS_MARKDOWN = "results.md"
@@ -500,6 +507,32 @@ def step_log(output_folder):
     'exp/paper/fold_0/contrastive/step_log.txt'
     """
     return step_file(output_folder, STEP_LOG_FILE)
+
+
+def lock_file(folder, name=LOCK_FILE):
+    """The lock of a folder that one run at a time writes into.
+
+    Arguments
+    ---------
+    folder : str
+        An experiment folder, or a step folder run by hand.
+    name : str
+        :data:`LOCK_FILE`, or :data:`LOCK_HOLDER_FILE` (its holder's
+        process id).
+
+    Returns
+    -------
+    str
+        ``<folder>/.sercl.lock`` (or ``<folder>/.sercl.lock.pid``).
+
+    Example
+    -------
+    >>> lock_file("exp")
+    'exp/.sercl.lock'
+    >>> lock_file("exp", LOCK_HOLDER_FILE)
+    'exp/.sercl.lock.pid'
+    """
+    return step_file(folder, name)
 
 
 def encoder_files(folder):

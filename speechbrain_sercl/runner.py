@@ -59,6 +59,7 @@ from hyperpyyaml import resolve_references
 from speechbrain_sercl import layout
 from speechbrain_sercl.data.corpora import corpus_specs, prepare_corpora
 from speechbrain_sercl.data.folds import n_folds_of, select_run
+from speechbrain_sercl.locking import folder_lock
 from speechbrain_sercl.overrides import (
     declared_keys,
     override_arguments,
@@ -275,14 +276,25 @@ class FoldRunner:
 
     def run(self):
         """Prepare the corpora, then run every missing step of every run
-        (or of the final run).
+        (or of the final run), holding the experiment folder's lock
+        (:mod:`speechbrain_sercl.locking`) from before the data is
+        generated or prepared to the last step.
 
         Returns
         -------
         list of int or str
             The runs that were done (or found done): ``["final"]`` for the
             final run.
+
+        Raises
+        ------
+        FolderLockedError
+            At once, when another run holds the experiment folder.
         """
+        with folder_lock(self.experiment_folder):
+            return self._run_locked()
+
+    def _run_locked(self):
         count = self.prepare()
         if self.final:
             self.run_fold(layout.FINAL_RUN)

@@ -10,7 +10,9 @@ a long file window by window, never whole, for inference on recordings of
 any length. Mixing channels down and
 resampling are normal conversions, not oddities:
 :func:`reading_conversions` names those a file will get, so that readers
-can count them.
+can count them. A WAV file cut short (its header promises more samples
+than it holds) is read as far as it goes, with a warning naming it once
+(:func:`truncation_warning`); preparation lists it among its warnings.
 
 Example
 -------
@@ -21,6 +23,7 @@ Example
 torch.Size([16000])
 """
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -44,6 +47,7 @@ __all__ = [
     "random_crop",
     "read_windows",
     "reading_conversions",
+    "truncation_warning",
     "validate_audio",
 ]
 
@@ -52,6 +56,11 @@ TARGET_SAMPLE_RATE = 16000
 CLIPPING_LEVEL = 0.999
 # validate_audio warns when more than this fraction of samples is clipped.
 CLIPPED_FRACTION_WARNING = 0.001
+# The data size a WAV written as a stream (length unknown) puts in its
+# header: it promises nothing (libsndfile reads such a file to its end).
+_UNKNOWN_WAV_SIZE = 0xFFFFFFFF
+logger = logging.getLogger(__name__)
+_warned_truncated = set()  # files already warned about in this process
 
 
 class AudioError(ValueError):
@@ -212,6 +221,7 @@ def load_audio(
     samples, file_rate = _read(path)
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: audio file has no samples")
+    _warn_if_truncated(path, samples.shape[0])
     waveform = torch.from_numpy(samples).mean(dim=1)
     if file_rate != sample_rate:
         waveform = torchaudio.functional.resample(
@@ -301,6 +311,7 @@ def read_windows(
 def _windows(path, window_seconds, hop_seconds, sample_rate):
     """The windows of :func:`read_windows`, read a hop at a time."""
     with sf.SoundFile(path) as sound:
+        _warn_if_truncated(path, sound.frames)
         file_rate = sound.samplerate
         window = max(1, round(window_seconds * file_rate))
         hop = max(1, min(window, round(hop_seconds * file_rate)))
@@ -469,6 +480,79 @@ def reading_conversions(audio, sample_rate=TARGET_SAMPLE_RATE):
     return conversions
 
 
+def truncation_warning(path, frames):
+    """Say whether a WAV file holds fewer samples than its header promises.
+
+    soundfile (libsndfile) reads such a file as far as it goes and counts
+    only what is there, so the header's own count is read here: the size
+    of the RIFF ``data`` chunk. A size of ``0xFFFFFFFF`` (a WAV written as
+    a stream) promises nothing; other formats are not checked.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        The sound file.
+    frames : int
+        The samples per channel it holds (as soundfile reads them).
+
+    Returns
+    -------
+    str or None
+        ``"<path>: truncated: its header promises N samples, the file
+        holds M"``, or None.
+
+    Example
+    -------
+    >>> import numpy as np, soundfile as sf
+    >>> path = getfixture("tmp_path") / "a.wav"
+    >>> sf.write(path, np.zeros(1000), 16000, subtype="PCM_16")
+    >>> with open(path, "r+b") as file:
+    ...     _ = file.truncate(os.path.getsize(path) - 600)  # 300 samples
+    >>> truncation_warning(path, sf.info(path).frames)
+    '...a.wav: truncated: its header promises 1000 samples, the file holds 700'
+    """
+    promised = _wav_promised_frames(path)
+    if promised is None or promised <= frames:
+        return None
+    return (
+        f"{path}: truncated: its header promises {promised} samples, the "
+        f"file holds {frames}"
+    )
+
+
+def _wav_promised_frames(path):
+    """The samples per channel a RIFF/WAVE header promises, or None."""
+    with open(path, "rb") as file:
+        riff = file.read(12)
+        if riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+            return None
+        block_align = None
+        while len(header := file.read(8)) == 8:
+            chunk, size = header[:4], int.from_bytes(header[4:], "little")
+            if chunk == b"data":
+                if not block_align or size == _UNKNOWN_WAV_SIZE:
+                    return None
+                return size // block_align
+            if chunk == b"fmt ":
+                if size < 16:
+                    return None
+                block_align = int.from_bytes(file.read(16)[12:14], "little")
+                size -= 16
+            file.seek(size + size % 2, os.SEEK_CUR)  # chunks are even
+    return None
+
+
+def _warn_if_truncated(path, frames):
+    """Warn, once per file, when ``path`` is a WAV cut short."""
+    key = os.path.abspath(path)
+    if key in _warned_truncated:
+        return
+    message = truncation_warning(path, frames)
+    if message is not None:
+        _warned_truncated.add(key)
+        logger.warning("%s; using the samples there", message)
+
+
 def inspect_audio(path):
     """Describe a sound file: format, length, level and clipping.
 
@@ -519,7 +603,8 @@ def validate_audio(path, min_seconds=0.1):
     Fatal problems raise: an unreadable or corrupt file, no samples, fewer
     than ``min_seconds`` of audio, non-finite samples, all samples zero.
     Recoverable oddities are returned as warnings: more than
-    ``CLIPPED_FRACTION_WARNING`` of samples clipped. Several channels or a
+    ``CLIPPED_FRACTION_WARNING`` of samples clipped, a WAV cut short (see
+    :func:`truncation_warning`). Several channels or a
     rate other than 16 kHz are not oddities (see
     :func:`reading_conversions`).
 
@@ -575,10 +660,13 @@ def validate_audio(path, min_seconds=0.1):
 
 
 def _oddities(path, info):
-    """Warnings for a usable file that is clipped."""
+    """Warnings for a usable file that is clipped or cut short."""
     warnings = []
     if info.clipped_fraction > CLIPPED_FRACTION_WARNING:
         warnings.append(
             f"{path}: {100 * info.clipped_fraction:.2f}% of samples clipped"
         )
+    truncated = truncation_warning(path, info.frames)
+    if truncated is not None:
+        warnings.append(truncated)
     return warnings

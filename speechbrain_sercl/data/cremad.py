@@ -173,7 +173,7 @@ def prepare_cremad(
     ...
     FileNotFoundError: CREMA-D data_folder ... does not exist ...
     """
-    root = find_release_root(data_folder, "CREMA-D", inner=("AudioWAV",))
+    root = find_release_root(data_folder, "CREMA-D", ("AudioWAV",), _NAME.match)
     options = {
         "reader": "cremad",
         "data_folder": root,

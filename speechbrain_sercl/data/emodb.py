@@ -171,7 +171,7 @@ def prepare_emodb(
     ...
     FileNotFoundError: EmoDB data_folder ... does not exist ...
     """
-    root = find_release_root(data_folder, "EmoDB", inner=("wav",))
+    root = find_release_root(data_folder, "EmoDB", ("wav",), _NAME.match)
     options = {
         "reader": "emodb",
         "data_folder": root,

@@ -251,7 +251,9 @@ def prepare_esd(
     ...
     FileNotFoundError: ESD data_folder ... does not exist ...
     """
-    root = find_release_root(data_folder, "ESD", inner=(OUTER_FOLDER,))
+    root = find_release_root(
+        data_folder, "ESD", (OUTER_FOLDER,), _SPEAKER_FOLDER.match
+    )
     options = {
         "reader": "esd",
         "data_folder": root,

@@ -38,8 +38,9 @@ from speechbrain_sercl.data.manifest import (
     PreparationError,
     Utterance,
     find_release_root,
-    is_ignored_file,
+    folder_entries,
     prepare_once,
+    wav_files,
 )
 
 __all__ = [
@@ -103,7 +104,9 @@ def find_iemocap_root(data_folder):
     >>> find_iemocap_root(tmp_path).endswith("IEMOCAP_full_release")
     True
     """
-    root = find_release_root(data_folder, "IEMOCAP", inner=(IEMOCAP_FOLDER,))
+    root = find_release_root(
+        data_folder, "IEMOCAP", (IEMOCAP_FOLDER,), SESSIONS.__contains__
+    )
     if not any(os.path.isdir(os.path.join(root, name)) for name in SESSIONS):
         raise PreparationError(
             f"IEMOCAP data_folder {os.path.abspath(data_folder)} is not an "
@@ -179,12 +182,8 @@ def _dialog_selected(dialog, improvised_only):
 def _session_labels(labels_dir, improvised_only, scan):
     """``{utt_id: (label, file)}`` from a session's EmoEvaluation folder."""
     labels = {}
-    for name in sorted(os.listdir(labels_dir)):
-        path = os.path.join(labels_dir, name)
-        if is_ignored_file(name):
-            scan.ignored.append(path)
-            continue
-        dialog, extension = os.path.splitext(name)
+    for path in folder_entries(labels_dir, scan):
+        dialog, extension = os.path.splitext(os.path.basename(path))
         if extension != ".txt" or not _dialog_selected(dialog, improvised_only):
             continue
         for utt_id, label in read_emo_evaluation(path).items():
@@ -202,19 +201,14 @@ def _session_labels(labels_dir, improvised_only, scan):
 def _session_wavs(wav_dir, improvised_only, scan):
     """``{utt_id: path}`` for the wav files of a session."""
     wavs = {}
-    for dialog in sorted(os.listdir(wav_dir)):
-        dialog_dir = os.path.join(wav_dir, dialog)
+    for dialog_dir in folder_entries(wav_dir, scan):
         if not os.path.isdir(dialog_dir):
             scan.ignored.append(dialog_dir)
             continue
-        if not _dialog_selected(dialog, improvised_only):
+        if not _dialog_selected(os.path.basename(dialog_dir), improvised_only):
             continue
-        for name in sorted(os.listdir(dialog_dir)):
-            path = os.path.join(dialog_dir, name)
-            if is_ignored_file(name) or not name.endswith(".wav"):
-                scan.ignored.append(path)
-            else:
-                wavs[name[: -len(".wav")]] = path
+        for path in wav_files(dialog_dir, scan):
+            wavs[os.path.basename(path)[: -len(".wav")]] = path
     return wavs
 
 

@@ -37,6 +37,7 @@ from speechbrain_sercl.data.audio import (
     AudioError,
     audio_format,
     reading_conversions,
+    truncation_warning,
     validate_audio,
 )
 
@@ -53,6 +54,8 @@ __all__ = [
     "PreparationReport",
     "canonical_emotion",
     "is_ignored_file",
+    "is_utf8",
+    "printable_path",
     "folder_entries",
     "wav_files",
     "find_release_root",
@@ -102,6 +105,12 @@ REPORT_FILE = "prepare_report.json"
 # __MACOSX); readers ignore them silently.
 IGNORED_NAMES = (".DS_Store", "__MACOSX")
 IGNORED_PREFIX = "._"
+# Why a name that is not valid UTF-8 is skipped (manifests are UTF-8 JSON).
+NOT_UTF8 = "name not valid UTF-8 (bytes shown as \\xNN); rename it to read it"
+NOT_UTF8_FOLDER = (
+    "folder name not valid UTF-8 (bytes shown as \\xNN): nothing in it is "
+    "read; rename it to read it"
+)
 
 
 class PreparationError(ValueError):
@@ -478,15 +487,68 @@ def is_ignored_file(name):
     return name in IGNORED_NAMES or name.startswith(IGNORED_PREFIX)
 
 
+def printable_path(path):
+    """A path as text that can be printed and written in UTF-8.
+
+    A name that is not valid UTF-8 reaches Python with its undecodable
+    bytes as lone surrogates, which neither a UTF-8 console nor a JSON
+    file takes; here they are shown as ``\\xNN``.
+
+    Arguments
+    ---------
+    path : str or os.PathLike
+        A path as ``os.listdir`` gives it.
+
+    Returns
+    -------
+    str
+        The path, undecodable bytes escaped.
+
+    Example
+    -------
+    >>> printable_path(os.fsdecode(b"/data/caf\\xe9.wav"))
+    '/data/caf\\\\xe9.wav'
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def is_utf8(name):
+    """Whether a name from the file system is valid UTF-8 text.
+
+    Arguments
+    ---------
+    name : str
+        A file or folder name (``os.listdir`` gives undecodable bytes as
+        lone surrogates).
+
+    Returns
+    -------
+    bool
+
+    Example
+    -------
+    >>> is_utf8("café.wav"), is_utf8(os.fsdecode(b"caf\\xe9.wav"))
+    (True, False)
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def folder_entries(folder, scan):
     """Paths in ``folder``, sorted; macOS metadata is recorded as ignored.
+
+    A name that is not valid UTF-8 is skipped, with the reason (a manifest
+    is UTF-8 JSON): a file, or a folder and all it holds.
 
     Arguments
     ---------
     folder : str
         The folder to list.
     scan : CorpusScan
-        Where ignored names are recorded.
+        Where ignored and skipped names are recorded.
 
     Returns
     -------
@@ -496,18 +558,23 @@ def folder_entries(folder, scan):
     Example
     -------
     >>> tmp_path = getfixture("tmp_path")
-    >>> for name in ("b.wav", "._b.wav", "a"):
-    ...     _ = (tmp_path / name).write_text("")
+    >>> for name in ("b.wav", "._b.wav", "a", b"c\\xff.wav"):
+    ...     open(os.path.join(bytes(tmp_path), os.fsencode(name)), "w").close()
     >>> scan = CorpusScan()
     >>> [os.path.basename(p) for p in folder_entries(str(tmp_path), scan)]
     ['a', 'b.wav']
     >>> [os.path.basename(p) for p in scan.ignored]
     ['._b.wav']
+    >>> [os.path.basename(p) for p, _ in scan.skipped]
+    ['c\\\\xff.wav']
     """
     paths = []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
-        if is_ignored_file(name):
+        if not is_utf8(name):
+            reason = NOT_UTF8_FOLDER if os.path.isdir(path) else NOT_UTF8
+            scan.skip(printable_path(path), reason)
+        elif is_ignored_file(name):
             scan.ignored.append(path)
         else:
             paths.append(path)
@@ -549,8 +616,12 @@ def wav_files(folder, scan):
     return wavs
 
 
-def find_release_root(data_folder, corpus, inner=()):
+def find_release_root(data_folder, corpus, inner=(), is_release_entry=None):
     """The folder a reader scans: ``data_folder`` or a known folder in it.
+
+    A ``data_folder`` that holds the release twice, in an ``inner`` folder
+    and beside it (``Actor_01/`` next to ``Audio_Speech_Actors_01-24/``), is
+    refused: reading one copy would drop the other without a word.
 
     Arguments
     ---------
@@ -561,6 +632,10 @@ def find_release_root(data_folder, corpus, inner=()):
     inner : tuple of str
         Folders of the release that may sit inside ``data_folder`` (the
         first one present is used), e.g. ``("wav",)`` for EmoDB.
+    is_release_entry : callable, optional
+        ``is_release_entry(name) -> bool``: whether an entry of a folder
+        is part of the release itself (``Actor_01``, ``03a01Fa.wav``);
+        such entries beside an ``inner`` folder are a second copy.
 
     Returns
     -------
@@ -571,6 +646,9 @@ def find_release_root(data_folder, corpus, inner=()):
     ------
     FileNotFoundError
         When ``data_folder`` does not exist or is not a folder.
+    PreparationError
+        When ``data_folder`` holds the release both in an ``inner`` folder
+        and beside it, or its path is not valid UTF-8.
 
     Example
     -------
@@ -582,16 +660,47 @@ def find_release_root(data_folder, corpus, inner=()):
     Traceback (most recent call last):
     ...
     FileNotFoundError: EmoDB data_folder ... does not exist ...
+    >>> _ = (tmp_path / "03a01Fa.wav").write_bytes(b"")
+    >>> is_wav = lambda name: name.endswith(".wav")
+    >>> find_release_root(tmp_path, "EmoDB", ("wav",), is_wav)
+    Traceback (most recent call last):
+    ...
+    speechbrain_sercl.data.manifest.PreparationError: EmoDB data_folder ...
     """
     folder = os.path.abspath(data_folder)
     if not os.path.isdir(folder):
         raise FileNotFoundError(
             f"{corpus} data_folder {folder} does not exist or is not a folder"
         )
+    if not is_utf8(folder):
+        raise PreparationError(
+            f"{corpus} data_folder {printable_path(folder)}: the path is not "
+            "valid UTF-8 (manifests are UTF-8 JSON); rename it"
+        )
     for name in inner:
         if os.path.isdir(os.path.join(folder, name)):
+            _refuse_second_copy(folder, name, corpus, is_release_entry)
             return os.path.join(folder, name)
     return folder
+
+
+def _refuse_second_copy(folder, inner, corpus, is_release_entry):
+    """Raise if ``folder`` holds release entries beside its ``inner``."""
+    beside = sorted(
+        printable_path(name)
+        for name in os.listdir(folder)
+        if is_release_entry is not None and is_release_entry(name)
+    )
+    if not beside:
+        return
+    shown = ", ".join(beside[:3])
+    if len(beside) > 3:
+        shown += f" and {len(beside) - 3} more"
+    raise PreparationError(
+        f"{corpus} data_folder {folder} holds the release twice, in {inner}/ "
+        f"and beside it ({shown}): keep one copy (or give "
+        f"{os.path.join(folder, inner)} as data_folder to read that one)"
+    )
 
 
 def add_named_files(scan, paths, parse_name, prefix):
@@ -706,10 +815,26 @@ def write_json_atomic(obj, path):
     >>> json.loads(path.read_text())
     {'a': 1}
     """
+    _write_atomic(_json_bytes(obj, path), path)
+
+
+def _json_bytes(obj, path):
+    """``obj`` as the UTF-8 JSON text of ``path``; an error names it."""
+    try:
+        text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise PreparationError(
+            f"{path}: not written: it would hold text that is not valid "
+            f"UTF-8 ({error.object[error.start : error.end]!r})"
+        ) from error
+
+
+def _write_atomic(data, path):
+    """Replace ``path`` by ``data`` in one step (see ``writing_atomically``)."""
     with writing_atomically(path) as tmp_path:
-        with open(tmp_path, "w", encoding="utf-8") as tmp_file:
-            json.dump(obj, tmp_file, indent=2, ensure_ascii=False)
-            tmp_file.write("\n")
+        with open(tmp_path, "wb") as tmp_file:
+            tmp_file.write(data)
             tmp_file.flush()
             os.fsync(tmp_file.fileno())
 
@@ -837,9 +962,20 @@ def prepare_manifest(scan, corpus, save_folder, options, validate=True):
         )
     os.makedirs(save_folder, exist_ok=True)
     report = _make_report(scan, corpus, save_folder, manifest)
-    write_json_atomic(manifest, report.manifest_path)
-    write_json_atomic(asdict(report), os.path.join(save_folder, REPORT_FILE))
-    write_json_atomic(options, os.path.join(save_folder, OPTIONS_FILE))
+    options_path = os.path.join(save_folder, OPTIONS_FILE)
+    contents = {  # the options last: they mark the preparation as done
+        report.manifest_path: manifest,
+        os.path.join(save_folder, REPORT_FILE): asdict(report),
+        options_path: options,
+    }
+    # Every file is encoded before any is written, and the old options go
+    # first: a failure or a kill on the way is never taken for a finished
+    # preparation of these options.
+    encoded = {path: _json_bytes(obj, path) for path, obj in contents.items()}
+    if os.path.exists(options_path):
+        os.unlink(options_path)
+    for path, data in encoded.items():
+        _write_atomic(data, path)
     return report
 
 
@@ -883,9 +1019,11 @@ def _checked_duration(path, validate, scan):
     if validate:
         info, warnings = validate_audio(path)
     else:
-        info, warnings = audio_format(path), []
+        info = audio_format(path)
         if info.frames <= 0:
             raise AudioError(f"{path}: audio file has no samples (zero length)")
+        truncated = truncation_warning(path, info.frames)
+        warnings = [] if truncated is None else [truncated]
     for message in warnings:
         scan.warn(message)
     for conversion in reading_conversions(info):

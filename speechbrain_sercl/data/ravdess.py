@@ -10,15 +10,16 @@ actors, 1440 files, 48 kHz) names every file by seven two-digit fields::
                                     02 strong), statement, repetition, actor
 
 ``data_folder`` may hold the ``Actor_NN`` folders or the unzipped
-``Audio_Speech_Actors_01-24`` folder. The eight emotion codes map to
-canonical names and all are kept (RAVDESS's usual eight-class protocol):
-01 neutral, 02 calm, 03 happy, 04 sad, 05 angry, 06 fear, 07 disgust,
-08 surprise. Calm exists in no other corpus here; it stays a class of its
-own (cross-corpus tables use only the shared emotions). Song files (vocal
-channel 02, from the song release in the same folders) are not speech and
-are dropped, counted as ``song``; a file of another modality, an unknown
-emotion code, an odd name or an actor that disagrees with its folder is
-skipped with the reason. The speaker is the actor (odd numbers male, even
+``Audio_Speech_Actors_01-24`` folder (not both: two copies are refused, see
+:func:`~speechbrain_sercl.data.manifest.find_release_root`). The eight
+emotion codes map to canonical names and all are kept (RAVDESS's usual
+eight-class protocol): 01 neutral, 02 calm, 03 happy, 04 sad, 05 angry, 06
+fear, 07 disgust, 08 surprise. Calm exists in no other corpus here; it stays
+a class of its own (cross-corpus tables use only the shared emotions). Song
+files (vocal channel 02, from the song release in the same folders) are not
+speech and are dropped, counted as ``song``; a file of another modality, an
+unknown emotion code, an odd name or an actor that disagrees with its folder
+is skipped with the reason. The speaker is the actor (odd numbers male, even
 female); the ``speaker`` protocol holds out one of five groups of actors
 (:mod:`~speechbrain_sercl.data.speaker_groups`).
 
@@ -220,7 +221,9 @@ def prepare_ravdess(
     ...
     FileNotFoundError: RAVDESS data_folder ... does not exist ...
     """
-    root = find_release_root(data_folder, "RAVDESS", inner=(INNER_FOLDER,))
+    root = find_release_root(
+        data_folder, "RAVDESS", (INNER_FOLDER,), _ACTOR_FOLDER.match
+    )
     options = {
         "reader": "ravdess",
         "data_folder": root,

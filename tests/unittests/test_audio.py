@@ -1,5 +1,8 @@
 """Tests for speechbrain_sercl.data.audio against numpy/analytic references."""
 
+import logging
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -16,6 +19,7 @@ from speechbrain_sercl.data.audio import (
     load_audio,
     read_windows,
     reading_conversions,
+    truncation_warning,
     validate_audio,
 )
 
@@ -236,3 +240,88 @@ def test_read_windows_refuses_gaps_and_missing_files(tmp_path):
     (tmp_path / "bad.wav").write_bytes(b"not audio")
     with pytest.raises(AudioError, match="unreadable audio"):
         next(read_windows(tmp_path / "bad.wav", 1.0, 0.5))
+
+
+def cut_short(path, frames=16000, kept=11000):
+    """A 16-bit mono WAV of ``frames`` samples, cut on disk after ``kept``
+    (as a copy cut short leaves it); its samples read before the cut."""
+    sf.write(path, tone(frames / 16000, 16000), 16000, subtype="PCM_16")
+    intact, _ = sf.read(path, dtype="float32")
+    header = os.path.getsize(path) - 2 * frames
+    with open(path, "r+b") as file:
+        file.truncate(header + 2 * kept)
+    return intact
+
+
+def truncated(path, promised=16000, holds=11000):
+    return (
+        f"{path}: truncated: its header promises {promised} samples, the "
+        f"file holds {holds}"
+    )
+
+
+def warnings_of(caplog):
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_wav_cut_short_is_read_with_one_warning_naming_it(tmp_path, caplog):
+    path = tmp_path / "cut.wav"
+    intact = cut_short(path)
+    with caplog.at_level(logging.WARNING):
+        first = load_audio(path)
+        again = load_audio(path)
+
+    np.testing.assert_array_equal(first.numpy(), intact[:11000])
+    assert torch.equal(again, first)
+    assert warnings_of(caplog) == [
+        f"{truncated(path)}; using the samples there"
+    ]
+
+
+def test_a_wav_cut_short_read_in_windows_warns_once(tmp_path, caplog):
+    path = tmp_path / "cut.wav"
+    intact = cut_short(path)
+    with caplog.at_level(logging.WARNING):
+        windows = list(read_windows(path, 0.5, 0.5))
+        list(read_windows(path, 0.5, 0.5))
+
+    assert [(start, end) for start, end, _ in windows] == [
+        (0.0, 0.5),
+        (0.5, 11000 / 16000),
+    ]
+    read = np.concatenate([waveform.numpy() for _, _, waveform in windows])
+    np.testing.assert_array_equal(read, intact[:11000])
+    assert warnings_of(caplog) == [
+        f"{truncated(path)}; using the samples there"
+    ]
+
+
+def test_validation_lists_a_wav_cut_short(tmp_path):
+    path = tmp_path / "cut.wav"
+    cut_short(path)
+    info, warnings = validate_audio(path)
+    assert info.frames == 11000
+    assert warnings == [truncated(path)]
+
+
+def test_a_streamed_wav_promises_nothing(tmp_path):
+    """A WAV written as a stream does not know its length: the data size
+    of its header is 0xFFFFFFFF."""
+    path = tmp_path / "stream.wav"
+    sf.write(path, tone(0.5, 16000), 16000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    at = data.index(b"data") + 4
+    data[at : at + 4] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(data))
+    assert sf.info(path).frames == 8000
+    assert truncation_warning(path, 8000) is None
+    assert validate_audio(path)[1] == []
+
+
+def test_a_whole_wav_or_another_format_is_not_truncated(tmp_path):
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, tone(0.5, 16000), 16000)
+    assert truncation_warning(whole, sf.info(whole).frames) is None
+    flac = tmp_path / "a.flac"
+    sf.write(flac, tone(0.5, 16000), 16000)
+    assert truncation_warning(flac, 10) is None

@@ -5,6 +5,7 @@ arguments, and raises what ``huggingface_hub`` raises for a repository that
 already exists (a 409 response through ``hf_raise_for_status``).
 """
 
+import time
 import types
 from pathlib import Path
 
@@ -336,3 +337,108 @@ def test_cli_push_needs_a_repo_id(export_folder, cli_api):
         main(["push", str(export_folder)])
     assert info.value.code == 2
     assert cli_api.calls == []
+
+
+@pytest.fixture
+def offline_hub(monkeypatch):
+    """The real ``HfApi`` on a network that answers only what the test
+    lets through (``answers``: path -> JSON); every other request fails as
+    httpx fails without a network. ``failed`` records those requests."""
+    from huggingface_hub.utils._http import default_client_factory
+
+    hub_state = types.SimpleNamespace(answers={}, failed=[])
+
+    def handler(request):
+        if request.url.path in hub_state.answers:
+            return httpx2.Response(
+                200, json=hub_state.answers[request.url.path]
+            )
+        hub_state.failed.append(str(request.url))
+        raise httpx2.ConnectError(
+            "[Errno -3] Temporary failure in name resolution", request=request
+        )
+
+    huggingface_hub.set_client_factory(
+        lambda: httpx2.Client(transport=httpx2.MockTransport(handler))
+    )
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: TOKEN)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # no backoff
+    yield hub_state
+    huggingface_hub.set_client_factory(default_client_factory)
+
+
+NO_NETWORK = "ConnectError: [Errno -3] Temporary failure in name resolution"
+
+
+def test_cli_push_without_network_is_one_line(
+    export_folder, offline_hub, capsys
+):
+    assert main(["push", str(export_folder), "--repo-id", REPO_ID]) == 1
+    create = f"{huggingface_hub.constants.ENDPOINT}/api/repos/create"
+    assert create in offline_hub.failed
+    assert _one_line_error(capsys) == (
+        f"sercl push: error: no answer from {create} ({NO_NETWORK}): could "
+        f"not create {REPO_ID}"
+    )
+
+
+def test_cli_push_cut_after_creating_names_the_repository(
+    export_folder, offline_hub, capsys
+):
+    offline_hub.answers["/api/repos/create"] = {
+        "url": f"https://huggingface.co/{REPO_ID}",
+        "name": REPO_ID,
+    }
+    assert main(["push", str(export_folder), "--repo-id", REPO_ID]) == 1
+    assert _one_line_error(capsys) == (
+        f"sercl push: error: no answer from {offline_hub.failed[-1]} "
+        f"({NO_NETWORK}): {REPO_ID} was created by this push and is left "
+        "empty; rerun with --exist-ok to upload into it"
+    )
+
+
+def _timed_out(**kwargs):
+    request = httpx2.Request("POST", "https://huggingface.co/api/upload")
+    raise httpx2.ReadTimeout("The read operation timed out", request=request)
+
+
+def _refused(**kwargs):
+    request = httpx2.Request("POST", "https://huggingface.co/api/upload")
+    hf_raise_for_status(httpx2.Response(403, request=request))
+
+
+@pytest.mark.parametrize(
+    ("exist_ok", "upload", "expected"),
+    [
+        (
+            True,
+            _timed_out,
+            "no answer from https://huggingface.co/api/upload (ReadTimeout: "
+            "The read operation timed out): nothing was committed to "
+            + REPO_ID,
+        ),
+        (
+            False,
+            _refused,
+            "the Hub refused: 403 Forbidden",
+        ),
+    ],
+)
+def test_a_push_cut_after_the_repository_says_what_it_left(
+    export_folder, exist_ok, upload, expected
+):
+    api = FakeHfApi()
+    api.upload_folder = upload
+    with pytest.raises(PushError) as failed:
+        push_to_hub(
+            export_folder, REPO_ID, exist_ok=exist_ok, token=TOKEN, api=api
+        )
+    message = str(failed.value)
+    assert message.startswith(expected)
+    assert "\n" not in message
+    if not exist_ok:
+        assert message.endswith(
+            f": {REPO_ID} was created by this push and is left empty; rerun "
+            "with --exist-ok to upload into it"
+        )
+    assert _names(api) == ["create_repo"]

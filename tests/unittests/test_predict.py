@@ -492,3 +492,35 @@ def test_other_subcommands_options_are_overrides_for_folds():
     )
     argv = ["predict", "a.wav", "--model=/my models/x", "--ssl=1"]
     assert cli._set_aside_overrides(parser, argv) == (argv[:3], ["--ssl=1"])
+
+
+@pytest.mark.parametrize("windowed", [False, True])
+def test_a_wav_cut_short_is_predicted_with_one_warning_naming_it(
+    tmp_path, fake_model, caplog, windowed
+):
+    """The header promises 1.5 s, the file holds 0.9 s: the prediction is
+    that of the 0.9 s there, with one warning naming the file."""
+    path = tmp_path / "cut.wav"
+    sf.write(path, noise(1.5, LEVELS[1], 5), RATE, subtype="PCM_16")
+    there = file_samples(path)[: round(0.9 * RATE)]
+    header = path.stat().st_size - 2 * round(1.5 * RATE)
+    with open(path, "r+b") as file:
+        file.truncate(header + 2 * len(there))
+    output = tmp_path / "p.json"
+    argv = ["predict", str(path), "--model", "m", "--output", str(output)]
+    if windowed:  # one window of the whole file
+        argv += ["--max-seconds", "0.5", "--window", "2", "--hop", "1"]
+
+    with caplog.at_level(logging.WARNING):
+        assert main(argv) == 0
+
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == [
+        f"{path}: truncated: its header promises {round(1.5 * RATE)} "
+        f"samples, the file holds {len(there)}; using the samples there"
+    ]
+    (row,) = json.loads(output.read_text())
+    probabilities = [float(row[column]) for column in PROBABILITY_COLUMNS]
+    np.testing.assert_allclose(
+        probabilities, expected_probabilities(there), rtol=1e-5
+    )

@@ -36,6 +36,7 @@ from speechbrain_sercl.data.batching import effective_lengths, loader_kwargs
 from speechbrain_sercl.data.corpora import prepare_run
 from speechbrain_sercl.data.pipeline import make_dataset, make_label_encoder
 from speechbrain_sercl.layout import LABEL_ENCODER_FILE
+from speechbrain_sercl.locking import hold_step_folder
 
 
 def label_encoder_prep(hparams, split):
@@ -119,6 +120,7 @@ if __name__ == "__main__":
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
+    hold_step_folder(hparams["output_folder"])  # one run of a step at a time
 
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],

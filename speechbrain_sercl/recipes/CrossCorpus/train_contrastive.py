@@ -32,6 +32,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain_sercl.brains import ContrastiveBrain
 from speechbrain_sercl.data.corpora import prepare_run
 from speechbrain_sercl.data.pipeline import make_dataset
+from speechbrain_sercl.locking import hold_step_folder
 from speechbrain_sercl.sampler import CrossCorpusBatchSampler
 
 
@@ -60,6 +61,7 @@ if __name__ == "__main__":
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
+    hold_step_folder(hparams["output_folder"])  # one run of a step at a time
 
     sb.create_experiment_directory(
         experiment_directory=hparams["output_folder"],
