@@ -50,9 +50,10 @@ logger = get_logger(__name__)
 
 
 class CheckpointError(RuntimeError):
-    """A complete checkpoint that cannot be loaded: a file differs from the
-    one saved (the message names the checkpoint folder and the file), or
-    loading it failed (the message names the folder).
+    """A checkpoint that cannot be used, the message says which and why: a
+    file of a complete checkpoint differs from the one saved or failed to
+    load, or a weights file is not plain tensors or does not fit the module
+    it is loaded into (:mod:`speechbrain_sercl.transfer`).
 
     Example
     -------

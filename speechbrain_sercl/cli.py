@@ -21,6 +21,7 @@ from huggingface_hub.errors import (
 )
 
 from speechbrain_sercl import __version__
+from speechbrain_sercl.checkpoints import CheckpointError
 from speechbrain_sercl.cross_corpus import write_cross_corpus
 from speechbrain_sercl.data import CORPORA, prepare_corpus
 from speechbrain_sercl.data.folds import FoldsMismatchError
@@ -40,7 +41,7 @@ from speechbrain_sercl.layout import (
     RESULTS_MARKDOWN,
     fold_of_folder,
 )
-from speechbrain_sercl.locking import FolderLockedError
+from speechbrain_sercl.locking import FolderLockedError, folder_lock
 from speechbrain_sercl.plots import PlottingUnavailable
 from speechbrain_sercl.predict import (
     ModelOutputError,
@@ -56,7 +57,6 @@ from speechbrain_sercl.predict_io import (
 )
 from speechbrain_sercl.run_report import write_report
 from speechbrain_sercl.runner import METHODS, FoldRunner, StepFailed
-from speechbrain_sercl.transfer import CheckpointError
 
 
 def build_parser():
@@ -283,9 +283,10 @@ def _run_folds(args):
     return 0 if _run_protocol(args) else 1
 
 
-def _run_protocol(args):
-    """Run the protocol and print its results; the runner, or None on an
-    error (printed)."""
+def _run_protocol(args, then=None):
+    """Run the protocol and print its results, then call ``then(runner)``
+    if given, all under the experiment folder's lock; the runner, or None
+    on an error (printed)."""
     try:
         runner = FoldRunner(
             args.hparams,
@@ -296,7 +297,11 @@ def _run_protocol(args):
             final=args.final,
             cross_corpus=args.cross_corpus,
         )
-        runner.run()
+        with folder_lock(runner.experiment_folder):
+            runner.run()
+            _show_results(runner)
+            if then is not None:
+                then(runner)
     except (
         StepFailed,
         ValueError,
@@ -307,12 +312,16 @@ def _run_protocol(args):
     ) as error:
         print(f"sercl {args.command}: error: {error}", file=sys.stderr)
         return None
+    return runner
+
+
+def _show_results(runner):
+    """The final run's models, or the protocol's report and tables."""
     if runner.final:
         _print_final_run(runner)
-        return runner
+        return
     fold = (runner.runs or [0])[0]
     _report(runner.protocol_folder, fold, device=_device(runner.run_options))
-    return runner
 
 
 def _report(protocol_folder, fold, **options):
@@ -371,13 +380,15 @@ def _run_demo(args):
         f"--demo_data_folder={os.path.join(args.output, 'data')}",
         *args.arguments,
     ]
-    runner = _run_protocol(args)
-    if runner is None:
-        return 1
+    return 0 if _run_protocol(args, then=_try_demo_model) else 1
+
+
+def _try_demo_model(runner):
+    """Export run 0's (or the final run's) stage-2 model of the first
+    corpus and classify a few files with it, when that run was trained."""
     fold = FINAL_RUN if runner.final else 0
     if DEMO_METHOD in runner.methods and fold in (runner.runs or [fold]):
         try_exported_model(runner, next(iter(runner.corpora)), fold)
-    return 0
 
 
 def _add_push_parser(subparsers):

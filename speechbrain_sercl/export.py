@@ -228,6 +228,8 @@ def read_step(step_folder):
     ------
     ValueError
         Naming the step and what it lacks.
+    speechbrain_sercl.checkpoints.CheckpointError
+        When its latest complete checkpoint is damaged (naming the file).
     """
     method = os.path.basename(os.path.normpath(step_folder))
     if method not in EXPORTABLE_METHODS:

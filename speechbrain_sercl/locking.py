@@ -53,7 +53,7 @@ __all__ = ["FolderLockedError", "folder_lock", "hold_step_folder", "holder_pid"]
 # How long a refused run waits for a holder that has just taken the lock to
 # write its process id.
 HOLDER_WAIT_SECONDS = 1.0
-_held_for_life = {}  # folder lock path -> lock, held until the process ends
+_held = {}  # lock file path -> the lock this process holds
 
 
 class FolderLockedError(RuntimeError):
@@ -71,6 +71,11 @@ class FolderLockedError(RuntimeError):
 @contextmanager
 def folder_lock(folder):
     """Hold ``folder``'s lock for the block (the folder is created).
+
+    Blocks nest in one process: an inner block on a folder this process
+    holds already takes nothing, and the outermost one releases it (the
+    command line holds the experiment folder from the first step to the
+    last file of its report, around the runner's own block).
 
     Arguments
     ---------
@@ -93,11 +98,15 @@ def folder_lock(folder):
     ...     sorted(os.listdir(folder))
     ['.sercl.lock', '.sercl.lock.pid']
     """
-    lock = _acquire(folder)
+    path = os.path.abspath(layout.lock_file(folder))
+    if path in _held:  # this process holds it: the outer holder releases it
+        yield
+        return
+    _held[path] = _acquire(folder)
     try:
         yield
     finally:
-        _release(folder, lock)
+        _release(folder, _held.pop(path))
 
 
 def hold_step_folder(folder):
@@ -124,13 +133,13 @@ def hold_step_folder(folder):
     from speechbrain.utils.distributed import if_main_process
 
     path = os.path.abspath(layout.lock_file(folder))
-    if not if_main_process() or path in _held_for_life:
+    if not if_main_process() or path in _held:
         return
     try:
         lock = _acquire(folder)
     except FolderLockedError as error:
         sys.exit(f"{type(error).__name__}: {error}")
-    _held_for_life[path] = lock
+    _held[path] = lock
     atexit.register(_release, folder, lock)  # a killed process skips this
 
 

@@ -193,7 +193,7 @@ def load_classifier(
     speechbrain_sercl.hparams_trust.UntrustedHparamsError
         If ``hyperparams.yaml`` is not an export's (one line: the file, the
         line and what is refused there).
-    speechbrain_sercl.transfer.CheckpointError
+    speechbrain_sercl.checkpoints.CheckpointError
         If a weights file is not plain tensors or does not fit.
 
     Example

@@ -26,19 +26,15 @@ import re
 import torch
 from speechbrain.utils.checkpoints import hook_on_loading_state_dict_checkpoint
 
+from speechbrain_sercl.checkpoints import CheckpointError
+
 __all__ = [
-    "CheckpointError",
     "load_label_encoder",
     "load_tensors",
     "strict_parameter_transfer",
 ]
 
 MAX_KEYS_SHOWN = 10
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that is not a readable file of plain tensors, or does
-    not fit what loads it."""
 
 
 def load_tensors(path):
@@ -73,7 +69,7 @@ def load_tensors(path):
     >>> load_tensors(path)
     Traceback (most recent call last):
     ...
-    speechbrain_sercl.transfer.CheckpointError: .../layer.ckpt: refused: \
+    speechbrain_sercl.checkpoints.CheckpointError: .../layer.ckpt: refused: \
 step holds int, not a tensor (a checkpoint holds tensors only)
     """
     try:
@@ -128,7 +124,7 @@ def strict_parameter_transfer(obj, path):
     >>> strict_parameter_transfer(torch.nn.Linear(2, 3, bias=False), path)
     Traceback (most recent call last):
     ...
-    speechbrain_sercl.transfer.CheckpointError: .../layer.ckpt does not fit \
+    speechbrain_sercl.checkpoints.CheckpointError: .../layer.ckpt does not fit \
 Linear: unexpected keys ['bias']
     """
     # As SpeechBrain's torch_patched_state_dict_load, but never unpickling
@@ -188,8 +184,8 @@ def load_label_encoder(encoder, path, n_classes):
     >>> load_label_encoder(CategoricalEncoder(), path, n_classes=4)
     Traceback (most recent call last):
     ...
-    speechbrain_sercl.transfer.CheckpointError: .../label_encoder.ckpt names 3 \
-emotions ...
+    speechbrain_sercl.checkpoints.CheckpointError: .../label_encoder.ckpt \
+names 3 emotions ...
     """
     encoder.load(path)
     if sorted(encoder.ind2lab) != list(range(n_classes)):

@@ -120,6 +120,43 @@ def test_a_killed_run_blocks_nothing_and_runs_follow_each_other(
         assert holder_pid(experiment) == os.getpid()
 
 
+def test_the_command_holds_the_folder_until_its_report_is_written(
+    tmp_path, monkeypatch
+):
+    """The report and the demo's model come after the runner's last step:
+    the lock covers them too (the runner's own block nests inside)."""
+    from speechbrain_sercl import cli
+    from speechbrain_sercl.runner import FoldRunner
+
+    experiment = tmp_path / "demo"
+    seen = []
+
+    def run(runner):
+        with folder_lock(runner.experiment_folder):  # nested: takes nothing
+            seen.append(("run", holder_pid(experiment)))
+        return [0]
+
+    monkeypatch.setattr(FoldRunner, "run", run)
+    for name in ("_show_results", "_try_demo_model"):
+        monkeypatch.setattr(
+            cli,
+            name,
+            lambda runner, name=name: seen.append(
+                (name, holder_pid(experiment))
+            ),
+        )
+
+    assert main(demo(experiment)) == 0
+
+    pid = os.getpid()
+    assert seen == [
+        ("run", pid),
+        ("_show_results", pid),
+        ("_try_demo_model", pid),
+    ]
+    assert holder_pid(experiment) is None  # released after the last
+
+
 def test_the_holder_is_named_only_while_it_runs(start_holder, tmp_path):
     """A holder that has not written its id yet (or a stale id of a killed
     holder) is 'another process', never a wrong id."""
@@ -143,7 +180,7 @@ def test_a_recipe_holds_its_step_folder_until_it_ends(tmp_path, monkeypatch):
     """Held for the process's life (taken once), released at exit: the
     exit handler is called here instead of ending the test process."""
     at_exit = []
-    monkeypatch.setattr(locking, "_held_for_life", {})
+    monkeypatch.setattr(locking, "_held", {})
     monkeypatch.setattr(
         locking.atexit, "register", lambda *call: at_exit.append(call)
     )

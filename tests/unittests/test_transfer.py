@@ -5,8 +5,8 @@ import collections
 import pytest
 import torch
 
+from speechbrain_sercl.checkpoints import CheckpointError
 from speechbrain_sercl.transfer import (
-    CheckpointError,
     load_tensors,
     strict_parameter_transfer,
 )
