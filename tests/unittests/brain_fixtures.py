@@ -4,9 +4,13 @@ Import from a test module in ``tests/unittests`` with
 ``from brain_fixtures import load_brain``.
 """
 
+import importlib.util
+
 from hyperpyyaml import load_hyperpyyaml
 
-__all__ = ["load_brain"]
+from speechbrain_sercl.runner import recipe_path
+
+__all__ = ["load_brain", "load_recipe"]
 
 
 def load_brain(yaml_path, brain_class, tmp_path, extra=None):
@@ -47,3 +51,24 @@ def load_brain(yaml_path, brain_class, tmp_path, extra=None):
     )
     brain.init_optimizers()
     return brain, hparams
+
+
+def load_recipe(method):
+    """A recipe script of the package as a module (its main does not run).
+
+    Arguments
+    ---------
+    method : str
+        ``contrastive``, ``classifier`` or ``finetune``.
+
+    Returns
+    -------
+    module
+        The script, for its data functions (``dataio_prep``, ...).
+    """
+    spec = importlib.util.spec_from_file_location(
+        f"recipe_{method}", recipe_path(method)
+    )
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    return recipe

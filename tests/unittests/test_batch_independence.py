@@ -30,6 +30,7 @@ from speechbrain_sercl.backbone import (
     materialise_tiny_model,
 )
 from speechbrain_sercl.classifier import EmotionClassifier
+from speechbrain_sercl.embedding import EmotionEmbedding
 from speechbrain_sercl.pooling import AttentionPooling
 
 TINY_NAMES = ["tiny-wavlm", "tiny-hubert"]
@@ -75,11 +76,17 @@ def _head(hidden_size, seed=0):
 
 
 def _outputs(backbone, head, wavs, wav_lens):
-    """Hidden states, pooled embeddings and emotion probabilities."""
+    """Hidden states, pooled embeddings and emotion probabilities.
+
+    The embeddings come from the exported ``embedding_model``
+    (:class:`EmotionEmbedding`, the path every Brain takes too), given the
+    waveforms and their relative lengths as ``EncoderClassifier`` gives
+    them.
+    """
     pooling, classifier = head
     with torch.no_grad():
         hidden = backbone(wavs, wav_lens)
-        embeddings = pooling(hidden, backbone.frame_lengths(wavs, wav_lens))
+        embeddings = EmotionEmbedding(backbone, pooling)(wavs, wav_lens)[:, 0]
         probabilities = classifier(embeddings).exp()
     return hidden, embeddings, probabilities
 

@@ -117,6 +117,42 @@ def test_speaker_grouping_rules():
         make_folds(casia_like(), "speaker", group_by="dialog")
 
 
+def test_one_single_speaker_session_groups_the_corpus_by_speaker(tmp_path):
+    """Session folds need every session to hold two speakers or more.
+
+    Session1 holds two speakers, Session2 one: a session fold would test
+    Session2's speaker alone while Session1's two speakers share a fold,
+    so the corpus is grouped by speaker, one fold per speaker in name
+    order (written out here by hand). Every session with two speakers:
+    one fold per session.
+    """
+    speakers = {"Session1": ("S1F", "S1M"), "Session2": ("S2F",)}
+    manifest = {
+        f"{speaker}_{index}": {
+            "wav": f"/data/{speaker}_{index}.wav",
+            "emotion": IEMOCAP_EMOTIONS[index],
+            "corpus": "mixed",
+            "speaker": speaker,
+            "session": session,
+        }
+        for session, names in speakers.items()
+        for speaker in names
+        for index in range(2)
+    }
+    by_speaker = {
+        "S1F_0": 0, "S1F_1": 0, "S1M_0": 1, "S1M_1": 1, "S2F_0": 2, "S2F_1": 2,
+    }  # fmt: skip
+    assert make_folds(manifest, "speaker") == by_speaker
+    manifest_file = tmp_path / "manifest.json"
+    manifest_file.write_text(json.dumps(manifest))
+    assert load_or_create_folds(str(manifest_file), "speaker") == by_speaker
+
+    manifest["S2M_0"] = {**manifest["S2F_0"], "speaker": "S2M"}
+    by_session = {utt: int(utt[1] == "2") for utt in manifest}
+    assert by_session["S1M_1"] == 0 and by_session["S2M_0"] == 1
+    assert make_folds(manifest, "speaker") == by_session
+
+
 def test_paper_folds_stratified_and_cover_everything_once():
     manifest = uneven_classes()
     k = 5
