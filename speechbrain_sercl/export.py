@@ -48,6 +48,7 @@ from speechbrain_sercl import layout
 from speechbrain_sercl.atomic import writing_folder_atomically
 from speechbrain_sercl.backbone import speech_model_settings
 from speechbrain_sercl.checkpoints import AtomicCheckpointer
+from speechbrain_sercl.hparams_trust import export_problems
 from speechbrain_sercl.report import METHOD_NAMES
 from speechbrain_sercl.transfer import load_tensors
 
@@ -73,15 +74,6 @@ EXPORT_FILES = (
     MODEL_CARD_FILE,
 )
 EXPORTABLE_METHODS = ("classifier", "finetune")
-REQUIRED_KEYS = (
-    "compute_features",
-    "mean_var_norm",
-    "embedding_model",
-    "classifier",
-    "label_encoder",
-    "pretrainer",
-    "modules",
-)
 METHOD_DESCRIPTIONS = {
     "classifier": (
         "stage 1 fine-tuned the transformer and a pooling layer with "
@@ -102,7 +94,6 @@ FINAL_TRAINING = {
     ),
     "finetune": "fine-tuned on all {count} utterances of {corpus}",
 }
-_TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):", re.MULTILINE)
 _PLACEHOLDER = re.compile(r"^(\w+): !PLACEHOLDER$", re.MULTILINE)
 
 
@@ -122,8 +113,10 @@ def validate_export(folder):
     ------
     InvalidExportError
         If the folder does not exist, lacks a file or holds an empty one,
-        or its ``hyperparams.yaml`` lacks a key ``EncoderClassifier``
-        needs. The message names the folder and every problem.
+        or its ``hyperparams.yaml`` is not of the shape ``sercl predict``
+        loads (:func:`speechbrain_sercl.hparams_trust.export_problems`: its
+        first difference, and how many more). The message names the folder
+        and every problem.
 
     Example
     -------
@@ -144,13 +137,12 @@ def validate_export(folder):
     ]
     hparams_path = os.path.join(folder, HPARAMS_FILE)
     if os.path.isfile(hparams_path):
-        with open(hparams_path, encoding="utf-8") as stream:
-            declared = set(_TOP_LEVEL_KEY.findall(stream.read()))
-        problems += [
-            f"{HPARAMS_FILE} does not declare {key!r}"
-            for key in REQUIRED_KEYS
-            if key not in declared
-        ]
+        with open(hparams_path, encoding="utf-8", errors="replace") as stream:
+            differences = export_problems(stream.read())
+        if differences:
+            more = len(differences) - 1
+            also = f" (and {more} more)" if more else ""
+            problems.append(f"{HPARAMS_FILE}, {differences[0]}{also}")
     if problems:
         raise InvalidExportError(
             f"{folder} is not an inference folder of speechbrain_sercl "

@@ -20,8 +20,8 @@ from speechbrain_sercl.cli import main
 from speechbrain_sercl.export import (
     EXPORT_FILES,
     HPARAMS_FILE,
-    REQUIRED_KEYS,
     InvalidExportError,
+    inference_hparams,
 )
 from speechbrain_sercl.hub import PushError, push_to_hub
 
@@ -86,8 +86,9 @@ def write_export(folder):
     folder.mkdir(parents=True, exist_ok=True)
     for name in EXPORT_FILES:
         (folder / name).write_text("placeholder\n")
+    config = {"model_type": "wavlm", "hidden_size": 8}
     (folder / HPARAMS_FILE).write_text(
-        "".join(f"{key}: null\n" for key in REQUIRED_KEYS)
+        inference_hparams(config, {"sampling_rate": 16000}, 4, 16)
     )
     (folder / "notes.txt").write_text("not for publication\n")
     (folder / "save").mkdir()
@@ -191,13 +192,13 @@ def _empty_file(folder):
     return "label_encoder.ckpt is empty"
 
 
-def _missing_key(folder):
-    text = (folder / HPARAMS_FILE).read_text()
-    (folder / HPARAMS_FILE).write_text(text.replace("pretrainer: null\n", ""))
-    return "does not declare 'pretrainer'"
+def _not_an_export(folder):
+    with open(folder / HPARAMS_FILE, "a") as stream:
+        stream.write("probe: !apply:os.system [ls]\n")
+    return "probe: !apply:os.system is not in an export"
 
 
-@pytest.mark.parametrize("spoil", [_missing_file, _empty_file, _missing_key])
+@pytest.mark.parametrize("spoil", [_missing_file, _empty_file, _not_an_export])
 def test_invalid_folder_stops_before_any_call(export_folder, spoil):
     problem = spoil(export_folder)
     api = FakeHfApi()
