@@ -289,6 +289,7 @@ class FoldRunner:
         self.prepared = None  # corpus -> (manifest, folds), once prepared
         self.features = {}  # corpus -> utterance -> MFCC statistics
         self.tables = {}  # corpus -> its corpus table, once prepared
+        self.table_digests = {}  # corpus -> the digest of its table
         self.settings = {}  # method -> settings that change results
         self.expected = {}  # step folder -> the record it starts with now
 
@@ -352,6 +353,9 @@ class FoldRunner:
         self.tables = {
             corpus: corpus_table(load_manifest(manifest), folds)
             for corpus, (manifest, folds) in self.prepared.items()
+        }
+        self.table_digests = {
+            corpus: digest(table) for corpus, table in self.tables.items()
         }
         self.expected = {}
         return max(self.fold_counts.values())
@@ -653,7 +657,7 @@ class FoldRunner:
                 method,
                 fold,
                 self._settings(method),
-                {corpus: digest(table) for corpus, table in tables.items()},
+                {corpus: self.table_digests[corpus] for corpus in used},
                 {name: record["trained_as"] for name, record in after.items()},
             )
             self.expected[folder] = expected_record(fingerprint, tables)
