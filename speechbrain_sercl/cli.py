@@ -57,6 +57,11 @@ from speechbrain_sercl.predict_io import (
 )
 from speechbrain_sercl.run_report import write_report
 from speechbrain_sercl.runner import METHODS, FoldRunner, StepFailed
+from speechbrain_sercl.step_records import (
+    RETRAIN_OPTION,
+    StepChanged,
+    checked_steps,
+)
 
 
 def build_parser():
@@ -175,7 +180,10 @@ def _add_folds_parser(subparsers):
             "Prepare every corpus once, then for every run: stage 1 on the "
             "training parts of the fold, then stage 2 and the FT baseline "
             "per corpus, tested on the test part; then results.md / "
-            "results.json. Finished steps are skipped. With --final, the "
+            "results.json. Finished steps are skipped while they would be "
+            "made from the same data and settings (a changed one stops the "
+            "run, or with --retrain-changed is trained again). With "
+            "--final, the "
             "final run instead: the same steps on all the data, for "
             "publishing (nothing tested). Other options are "
             "SpeechBrain run options (--device, --precision, ...), passed "
@@ -223,6 +231,15 @@ def _add_runner_options(parser):
         "stage 1 on every utterance of every corpus, stage 2 and FT on "
         "every utterance of each corpus, nothing tested (no classical "
         "floor), into <experiment>/<protocol>/final",
+    )
+    parser.add_argument(
+        RETRAIN_OPTION,
+        dest="retrain_changed",
+        action="store_true",
+        help="train again every step made from other data or settings than "
+        "now, or without a step record (an older version's), instead of "
+        "stopping; its old folder is kept in <protocol>/replaced until the "
+        "new one is done",
     )
 
 
@@ -296,6 +313,7 @@ def _run_protocol(args, then=None):
             runs=args.runs,
             final=args.final,
             cross_corpus=args.cross_corpus,
+            retrain_changed=args.retrain_changed,
         )
         with folder_lock(runner.experiment_folder):
             runner.run()
@@ -304,6 +322,7 @@ def _run_protocol(args, then=None):
                 then(runner)
     except (
         StepFailed,
+        StepChanged,
         ValueError,
         FileNotFoundError,
         FoldsMismatchError,
@@ -325,11 +344,16 @@ def _show_results(runner):
 
 
 def _report(protocol_folder, fold, **options):
-    """Write and show a protocol's results, cross-corpus table and report;
-    False when the figures could not be drawn (said on the console)."""
-    cross_corpus = write_cross_corpus(protocol_folder)
+    """Write and show a protocol's results, cross-corpus table and report,
+    of the steps made from the current data and settings alone (the others
+    are named); False when the figures could not be drawn (said on the
+    console)."""
+    check = checked_steps(protocol_folder)
+    for step, reason in check.excluded.items():
+        print(f"[sercl] left out of the results: {step}: {reason}")
+    cross_corpus = write_cross_corpus(protocol_folder, check.accepted)
     try:
-        report = write_report(protocol_folder, fold, **options)
+        report = write_report(protocol_folder, fold, check=check, **options)
     except PlottingUnavailable as error:
         report = None
         print(f"No figures and no report: {error}", file=sys.stderr)

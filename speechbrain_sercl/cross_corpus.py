@@ -246,7 +246,7 @@ def _rows(classifier, classes, shared, entries):
     return rows
 
 
-def collect_cross_corpus(protocol_folder):
+def collect_cross_corpus(protocol_folder, steps=None):
     """Gather the cross-corpus tests of a protocol.
 
     Each test's UA (on its shared classes) is recomputed from its
@@ -256,6 +256,11 @@ def collect_cross_corpus(protocol_folder):
     ---------
     protocol_folder : str
         ``<experiment>/<protocol>``.
+    steps : collection of str, optional
+        Only these test folders (those whose records match the current
+        data and settings: :func:`speechbrain_sercl.step_records.
+        checked_steps`, as the command line does); by default every one,
+        unchecked.
 
     Returns
     -------
@@ -292,12 +297,12 @@ def collect_cross_corpus(protocol_folder):
         for source in _folders(os.path.join(root, fold_name)):
             for target in _folders(os.path.join(root, fold_name, source)):
                 for method in TESTED_METHODS:
-                    path = layout.step_file(
-                        layout.cross_corpus_folder(
-                            experiment, protocol, fold, method, source, target
-                        ),
-                        layout.PREDICTIONS_FILE,
+                    folder = layout.cross_corpus_folder(
+                        experiment, protocol, fold, method, source, target
                     )
+                    if steps is not None and folder not in steps:
+                        continue
+                    path = layout.step_file(folder, layout.PREDICTIONS_FILE)
                     if os.path.exists(path):
                         pairs = found.setdefault(method, {})
                         by_fold = pairs.setdefault(source, {})
@@ -342,7 +347,7 @@ def _summarise(folds):
     return summary
 
 
-def write_cross_corpus(protocol_folder):
+def write_cross_corpus(protocol_folder, steps=None):
     """Write ``cross_corpus.json`` and ``cross_corpus.md``, if anything was
     tested across corpora.
 
@@ -350,13 +355,15 @@ def write_cross_corpus(protocol_folder):
     ---------
     protocol_folder : str
         ``<experiment>/<protocol>``.
+    steps : collection of str, optional
+        As for :func:`collect_cross_corpus`.
 
     Returns
     -------
     list of str
         The files written (none when there is no cross-corpus test).
     """
-    results = collect_cross_corpus(protocol_folder)
+    results = collect_cross_corpus(protocol_folder, steps)
     if not results:
         return []
     experiment, protocol = os.path.split(os.path.normpath(protocol_folder))

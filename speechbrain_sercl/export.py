@@ -50,6 +50,7 @@ from speechbrain_sercl.backbone import speech_model_settings
 from speechbrain_sercl.checkpoints import AtomicCheckpointer
 from speechbrain_sercl.hparams_trust import export_problems
 from speechbrain_sercl.report import METHOD_NAMES
+from speechbrain_sercl.step_records import read_record
 from speechbrain_sercl.transfer import load_tensors
 
 __all__ = [
@@ -507,11 +508,30 @@ def _protocol_summary(step):
         return None
 
 
+def _made_like(step, summary):
+    """Whether the protocol's summary is of steps made from the same data
+    and settings as this step (their records' ``trained_as`` digests)."""
+    try:
+        record = read_record(step["step_folder"])
+    except ValueError:
+        return False
+    made = record.get("trained_as") if record else None
+    return made is not None and made == summary.get("trained_as")
+
+
 def _cross_validation(step):
     """A sentence on the protocol's mean over folds, when the runner wrote
-    it."""
+    it from steps made the same way as this one."""
     summary = _protocol_summary(step)
     final = layout.is_final(step["fold"])
+    if summary is not None and not _made_like(step, summary):
+        return (
+            f"The cross-validated results of protocol `{step['protocol']}` "
+            "next to this run are of models made from other data or "
+            "settings (their step records differ from this model's), so "
+            "none is quoted: run `sercl folds` with this model's settings "
+            "for them."
+        )
     if summary is None and final:
         return (
             f"No cross-validated results of protocol `{step['protocol']}` "

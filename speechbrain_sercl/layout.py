@@ -3,7 +3,8 @@
 An experiment (one speech model, one seed) writes::
 
     <experiment_folder>/
-        <protocol>/                      results.json, results.md, report.md
+        <protocol>/                      results.json, results.md, report.md,
+                                         step_fingerprints.json
             analysis/                    figures and tables of the report
             fold_<i>/
                 contrastive/             stage 1 of run i
@@ -20,6 +21,9 @@ An experiment (one speech model, one seed) writes::
                 fold_<i>/<source>/<target>/<method>/
                     predictions.csv, fold_split.json: the source's step
                     of run i on the target's test part (no training)
+            replaced/                    a step being trained again, until
+                                         it finishes: its old folder, at
+                                         the same place (fold_<i>/...)
 
 The final run (``fold`` = :data:`FINAL_RUN`) trains stage 1 on every
 utterance of every corpus and stage 2 / FT on every utterance of each
@@ -29,7 +33,10 @@ corpus, for publishing; it has no test part, so its steps end with
 Every step folder also holds SpeechBrain's ``hyperparams.yaml`` and
 ``log.txt``, the ``train_log.txt`` of its epochs, ``fold_split.json`` (the
 exact utterances of the run) and, when the fold runner ran it,
-``step_log.txt`` (its console output).
+``step_log.txt`` (its console output) and ``step_record.json`` (what the
+step was made from and what it wrote, see
+:mod:`speechbrain_sercl.step_records`); the protocol folder's
+``step_fingerprints.json`` holds what each step would be made from now.
 
 Corpora are prepared once, outside any experiment, into
 ``<prepared_folder>/<corpus>-<key>/`` (manifest and folds), where the key
@@ -75,7 +82,9 @@ __all__ = [
     "RESULTS_JSON",
     "RESULTS_MARKDOWN",
     "STAGE1",
+    "STEP_FINGERPRINTS_FILE",
     "STEP_LOG_FILE",
+    "STEP_RECORD_FILE",
     "TEST_REPORT_FILE",
     "TRAINED_FILE",
     "TRAINING_CURVES_FIGURE",
@@ -93,6 +102,7 @@ __all__ = [
     "is_final",
     "lock_file",
     "protocol_folder",
+    "replaced_folder",
     "report_file",
     "run_analysis_file",
     "run_folder",
@@ -121,6 +131,8 @@ STEP_LOG_FILE = "step_log.txt"
 # process id of its holder, written only to be named to a second run.
 LOCK_FILE = ".sercl.lock"
 LOCK_HOLDER_FILE = ".sercl.lock.pid"
+STEP_RECORD_FILE = "step_record.json"  # what a step was made from, wrote
+STEP_FINGERPRINTS_FILE = "step_fingerprints.json"  # of the protocol's steps
 COMMAND_PREFIX = "[sercl] "  # starts the line of a step log with its command
 RESULTS_JSON = "results.json"
 RESULTS_MARKDOWN = "results.md"
@@ -138,6 +150,7 @@ _ENCODER_FOLDER = "encoder"
 _SAVE_FOLDER = "save"
 _STAGE1_COPY_FOLDER = "stage1"
 _FEATURE_CACHE_FOLDER = "feature_cache"
+_REPLACED_FOLDER = "replaced"
 _FOLD_PREFIX = "fold_"
 
 
@@ -391,6 +404,32 @@ def encoder_folder(experiment_folder, protocol, fold):
     """
     stage1 = step_folder(experiment_folder, protocol, fold, STAGE1)
     return os.path.join(stage1, _ENCODER_FOLDER)
+
+
+def replaced_folder(protocol_folder, folder):
+    """Where a step folder is kept while the step is trained again.
+
+    Arguments
+    ---------
+    protocol_folder : str
+        ``<experiment>/<protocol>``.
+    folder : str
+        A step folder inside it.
+
+    Returns
+    -------
+    str
+        ``<protocol_folder>/replaced/<folder relative to protocol_folder>``.
+
+    Example
+    -------
+    >>> replaced_folder("exp/paper", "exp/paper/fold_0/casia/finetune")
+    'exp/paper/replaced/fold_0/casia/finetune'
+    """
+    relative = os.path.relpath(str(folder), str(protocol_folder))
+    if relative.startswith(os.pardir):
+        raise ValueError(f"{folder} is not inside {protocol_folder}")
+    return os.path.join(str(protocol_folder), _REPLACED_FOLDER, relative)
 
 
 def save_folder(output_folder):

@@ -245,7 +245,7 @@ def prediction_metrics(path):
     }
 
 
-def collect_results(protocol_folder):
+def collect_results(protocol_folder, steps=None):
     """Gather the test results of every fold, corpus and method.
 
     Only the ``fold_<i>`` folders count: the final run (trained on all
@@ -258,12 +258,19 @@ def collect_results(protocol_folder):
     ---------
     protocol_folder : str
         ``<experiment>/<protocol>``, holding ``fold_<i>`` folders.
+    steps : dict, optional
+        step folder -> its ``trained_as`` digest: only these steps are
+        gathered (those whose records match the current data and settings:
+        :func:`speechbrain_sercl.step_records.checked_steps`, as the
+        command line does), and each summary says how they were made
+        (``trained_as``). By default every step folder, unchecked.
 
     Returns
     -------
     dict
         corpus -> method -> {"folds": {i: metrics}, "mean": {...},
-        "std": {...}, "confusion": summed matrix, "classes": names}.
+        "std": {...}, "confusion": summed matrix, "classes": names, and
+        with ``steps``, "trained_as"}.
 
     Example
     -------
@@ -301,7 +308,7 @@ def collect_results(protocol_folder):
     [[1, 1], [0, 2]]
     """
     experiment, protocol = os.path.split(os.path.normpath(protocol_folder))
-    found = {}
+    found, made = {}, {}
     for name in sorted(os.listdir(protocol_folder)):
         fold = layout.fold_of_folder(name)
         if fold is None:  # the final run, results, plots: not a fold
@@ -314,14 +321,25 @@ def collect_results(protocol_folder):
                 step = layout.step_folder(
                     experiment, protocol, fold, method, corpus
                 )
+                if steps is not None and step not in steps:
+                    continue
                 metrics = _step_metrics(step)
                 if metrics is not None:
                     by_method = found.setdefault(corpus, {})
                     by_method.setdefault(method, {})[fold] = metrics
-    return {
+                    made.setdefault((corpus, method), set()).add(
+                        None if steps is None else steps[step]
+                    )
+    results = {
         corpus: {method: _summarise(folds) for method, folds in methods.items()}
         for corpus, methods in found.items()
     }
+    if steps is not None:
+        for (corpus, method), trained_as in made.items():
+            # One value when every step matches the current fingerprints.
+            only = trained_as.pop() if len(trained_as) == 1 else None
+            results[corpus][method]["trained_as"] = only
+    return results
 
 
 def _step_metrics(step):
@@ -359,7 +377,7 @@ def _summarise(folds):
     return summary
 
 
-def write_results(results, folder):
+def write_results(results, folder, left_out=None):
     """Write ``results.json`` and ``results.md``.
 
     Arguments
@@ -368,6 +386,9 @@ def write_results(results, folder):
         From :func:`collect_results`.
     folder : str
         Where to write.
+    left_out : dict, optional
+        step folder -> why its results are not in ``results`` (listed at
+        the end of ``results.md``, relative to ``folder``).
 
     Returns
     -------
@@ -375,9 +396,13 @@ def write_results(results, folder):
         The files written.
     """
     os.makedirs(folder, exist_ok=True)
+    left_out = {
+        os.path.relpath(step, folder): reason
+        for step, reason in (left_out or {}).items()
+    }
     return write_json_and_markdown(
         results,
-        results_markdown(results),
+        results_markdown(results, left_out),
         os.path.join(folder, layout.RESULTS_JSON),
         os.path.join(folder, layout.RESULTS_MARKDOWN),
     )
@@ -416,13 +441,15 @@ def write_json_and_markdown(results, markdown, json_path, markdown_path):
     return [json_path, markdown_path]
 
 
-def results_markdown(results):
+def results_markdown(results, left_out=None):
     """Summary and per-fold tables (percentages) as Markdown.
 
     Arguments
     ---------
     results : dict
         From :func:`collect_results`.
+    left_out : dict, optional
+        step folder -> why its results are left out (listed last).
 
     Returns
     -------
@@ -485,6 +512,10 @@ def results_markdown(results):
             f"| {corpus} | {METHOD_NAMES[method]} | {' | '.join(cells)} |"
         )
     lines += ["", "Mean ± population standard deviation over folds.", ""]
+    if left_out:
+        lines += ["Left out of these results:", ""]
+        lines += [f"- `{step}`: {why}" for step, why in left_out.items()]
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -60,7 +60,12 @@ STEP_METHODS = ("classifier", "finetune")
 
 
 def write_report(
-    protocol_folder, fold=0, max_per_corpus=200, batch_size=8, device="cpu"
+    protocol_folder,
+    fold=0,
+    max_per_corpus=200,
+    batch_size=8,
+    device="cpu",
+    check=None,
 ):
     """Write the results, the figures and ``report.md`` of a protocol.
 
@@ -77,6 +82,9 @@ def write_report(
         Utterances per forward pass of the speech models.
     device : str
         Where the speech models run.
+    check : speechbrain_sercl.step_records.StepCheck, optional
+        The steps whose results are reported, and those left out (listed
+        in ``results.md``); by default every step, unchecked.
 
     Returns
     -------
@@ -95,8 +103,12 @@ def write_report(
         raise FileNotFoundError(
             f"{protocol_folder}: run {fold} ({run}) is missing"
         )
-    results = collect_results(protocol_folder)
-    write_results(results, protocol_folder)
+    if check is None:
+        results = collect_results(protocol_folder)
+        write_results(results, protocol_folder)
+    else:
+        results = collect_results(protocol_folder, check.accepted)
+        write_results(results, protocol_folder, check.excluded)
     os.makedirs(layout.analysis_file(protocol_folder, ""), exist_ok=True)
     figures = {
         f"{corpus}, {METHOD_NAMES[method]}": plot_confusion(

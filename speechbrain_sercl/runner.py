@@ -24,9 +24,17 @@ with the same settings, give its cross-validated results.
 
 Every step is an ordinary recipe command, printed before it runs so that
 it can be rerun by hand; its console output is also kept in the step's
-``step_log.txt``. A step whose outputs exist is skipped, so rerunning the
+``step_log.txt``. Each step records what it is made from (its data, folds
+and settings) and what it wrote (:mod:`speechbrain_sercl.step_records`):
+a finished step is skipped only while it would be made from the same data
+and settings and its outputs are as it wrote them, so rerunning the
 runner after a crash resumes it (the recipes themselves resume from their
-checkpoints). What each step receives:
+checkpoints). A step made from other data or settings stops the run with
+one line saying what changed, or, with ``retrain_changed=True``
+(``--retrain-changed``), is trained anew. Before any step runs, the runner
+writes the fingerprint each step of the protocol's runs would have
+(``step_fingerprints.json``), which the results check. What each step
+receives:
 
 - the stage-1 YAML's experiment settings (:data:`SHARED_KEYS`: seed,
   protocol, folders, speech model), where the step's YAML declares them;
@@ -59,11 +67,25 @@ from hyperpyyaml import resolve_references
 from speechbrain_sercl import layout
 from speechbrain_sercl.data.corpora import corpus_specs, prepare_corpora
 from speechbrain_sercl.data.folds import n_folds_of, select_run
+from speechbrain_sercl.data.manifest import load_manifest
+from speechbrain_sercl.fingerprints import (
+    corpus_table,
+    digest,
+    placeholders,
+    settings_of,
+    step_fingerprint,
+)
 from speechbrain_sercl.locking import folder_lock
 from speechbrain_sercl.overrides import (
     declared_keys,
     override_arguments,
     parse_arguments,
+)
+from speechbrain_sercl.step_records import (
+    claim_step,
+    expected_record,
+    finish_step,
+    write_step_fingerprints,
 )
 
 __all__ = [
@@ -78,6 +100,7 @@ __all__ = [
 
 RECIPE_METHODS = ("classifier", "finetune")
 CLASSICAL = layout.CLASSICAL
+CROSS_CORPUS = layout.CROSS_CORPUS
 METHODS = (*RECIPE_METHODS, CLASSICAL)
 STEPS = (layout.STAGE1, *RECIPE_METHODS)
 RECIPES = {
@@ -219,6 +242,9 @@ class FoldRunner:
     cross_corpus : bool
         After each run's steps, test its stage-2 and FT models on the other
         corpora (:mod:`speechbrain_sercl.cross_corpus`).
+    retrain_changed : bool
+        Train anew a step made from other data or settings than now (or
+        with no record) instead of stopping the run.
     """
 
     def __init__(
@@ -230,6 +256,7 @@ class FoldRunner:
         runs=None,
         final=False,
         cross_corpus=True,
+        retrain_changed=False,
     ):
         unknown = set(methods) - set(METHODS)
         if unknown:
@@ -237,6 +264,7 @@ class FoldRunner:
         _check_final(final, methods, runs)
         self.final = final
         self.cross_corpus = cross_corpus
+        self.retrain_changed = retrain_changed
         self.methods = tuple(methods)
         self.launcher = shlex.split(launcher) if launcher else [sys.executable]
         self.runs = runs
@@ -261,6 +289,10 @@ class FoldRunner:
         self.corpora = corpus_specs(self.config["corpora"])
         self.prepared = None  # corpus -> (manifest, folds), once prepared
         self.features = {}  # corpus -> utterance -> MFCC statistics
+        self.tables = {}  # corpus -> its corpus table, once prepared
+        self.table_digests = {}  # corpus -> the digest of its table
+        self.settings = {}  # method -> settings that change results
+        self.expected = {}  # step folder -> the record it starts with now
 
     @property
     def experiment_folder(self):
@@ -306,6 +338,11 @@ class FoldRunner:
                 f"runs {beyond} do not exist: this protocol has runs 0 to "
                 f"{count - 1}"
             )
+        expected = {
+            self.step_record_folder(*step): self.expected_record(*step)
+            for step in self.protocol_steps(count)
+        }
+        write_step_fingerprints(self.protocol_folder, expected)
         for fold in runs:
             self.run_fold(fold)
         return runs
@@ -325,6 +362,14 @@ class FoldRunner:
             self.config["n_folds"],
             self.config["fold_seed"],
         )
+        self.tables = {
+            corpus: corpus_table(load_manifest(manifest), folds)
+            for corpus, (manifest, folds) in self.prepared.items()
+        }
+        self.table_digests = {
+            corpus: digest(table) for corpus, table in self.tables.items()
+        }
+        self.expected = {}
         return max(self.fold_counts.values())
 
     @property
@@ -350,47 +395,78 @@ class FoldRunner:
         fold : int or str
             The run index, or ``"final"``.
         """
-        stage1 = self.step_folder(fold, layout.STAGE1)
-        encoder = layout.encoder_folder(
-            self.experiment_folder, self.config["protocol"], fold
-        )
-        if "classifier" in self.methods:  # FT and the floor do without it
-            self._step(
-                layout.STAGE1,
-                stage1,
-                {**self.stage1_overrides, "fold": fold},
-                done=os.path.join(encoder, layout.ENCODER_FILE),
-            )
         if self.prepared is None:
             self.prepare()
+        if "classifier" in self.methods:  # FT and the floor do without it
+            self._step(
+                fold, layout.STAGE1, {**self.stage1_overrides, "fold": fold}
+            )
         for corpus in self.corpora_of(fold):
             for method in self.methods:
                 if method == CLASSICAL:
                     if not layout.is_final(fold):
                         self.run_classical(fold, corpus)
                     continue
-                output = self.step_folder(fold, method, corpus)
                 self._step(
+                    fold,
                     method,
-                    output,
                     self.downstream_overrides(fold, corpus, method),
-                    done=layout.finished_file(output, fold),
+                    corpus,
                 )
         tested = self.corpora_of(fold)
         if self.cross_corpus and not layout.is_final(fold) and len(tested) > 1:
-            # Imported here, as the floor's modules below: a step's own
-            # process (which reads its settings with this module) never
-            # needs them, and they take seconds to import.
-            from speechbrain_sercl.cross_corpus import evaluate_run
+            self.run_cross_corpus(fold, tested)
 
-            evaluate_run(
-                self.experiment_folder,
-                self.config["protocol"],
-                fold,
-                {corpus: self.prepared[corpus] for corpus in tested},
-                self.methods,
-                run_opts=_device_option(self.run_options),
+    def run_cross_corpus(self, fold, tested):
+        """Test each stage-2 and FT step of a run on the other corpora.
+
+        Arguments
+        ---------
+        fold : int
+            The run index.
+        tested : list of str
+            The corpora tested in this run.
+        """
+        # Imported here, as the floor's modules: a step's own process
+        # (which reads its settings with this module) never needs them,
+        # and they take seconds to import.
+        from speechbrain_sercl.cross_corpus import evaluate_run
+
+        pairs = [
+            (fold, CROSS_CORPUS, method, source, target)
+            for method in self.methods
+            if method in RECIPE_METHODS
+            for source in tested
+            for target in tested
+            if target != source
+        ]
+        for pair in pairs:
+            claim_step(
+                self.step_record_folder(*pair),
+                self.expected_record(*pair),
+                [layout.PREDICTIONS_FILE],
+                self.protocol_folder,
+                self.retrain_changed,
+                resumable=False,
             )
+        written = evaluate_run(
+            self.experiment_folder,
+            self.config["protocol"],
+            fold,
+            {corpus: self.prepared[corpus] for corpus in tested},
+            self.methods,
+            run_opts=_device_option(self.run_options),
+        )
+        finished = {os.path.dirname(path) for path in written}
+        for pair in pairs:
+            folder = self.step_record_folder(*pair)
+            if folder in finished:
+                finish_step(
+                    folder,
+                    self.expected_record(*pair),
+                    [layout.PREDICTIONS_FILE],
+                    self.protocol_folder,
+                )
 
     def final_steps(self):
         """The stage-2 and FT step folders of the final run.
@@ -441,9 +517,16 @@ class FoldRunner:
         )
 
         output = self.step_folder(fold, CLASSICAL, corpus)
-        if _is_done(layout.step_file(output, layout.TEST_REPORT_FILE)):
+        expected = self.expected_record(fold, CLASSICAL, corpus)
+        outputs = self._outputs(fold, CLASSICAL)
+        if not claim_step(
+            output,
+            expected,
+            outputs,
+            self.protocol_folder,
+            self.retrain_changed,
+        ):
             return
-        os.makedirs(output, exist_ok=True)
         split = select_run({corpus: self.prepared[corpus]}, fold, output)
         if corpus not in self.features:
             self.features[corpus] = utterance_features(
@@ -452,6 +535,7 @@ class FoldRunner:
         metrics = run_classical(
             split, corpus, output, self.features[corpus], self.config["seed"]
         )
+        finish_step(output, expected, outputs, self.protocol_folder)
         print(
             f"[sercl] {CLASSICAL} floor, {corpus}, run {fold}: UA "
             f"{100 * metrics['UA']:.2f} %",
@@ -482,6 +566,156 @@ class FoldRunner:
             method,
             corpus,
         )
+
+    def protocol_steps(self, count):
+        """Every step of the protocol's runs, as arguments of
+        :meth:`expected_record`.
+
+        Arguments
+        ---------
+        count : int
+            The number of runs.
+
+        Returns
+        -------
+        list of tuple
+            ``(fold, method)``, ``(fold, method, corpus)`` or ``(fold,
+            "cross_corpus", method, source, target)``.
+        """
+        steps = []
+        for fold in range(count):
+            tested = self.corpora_of(fold)
+            steps.append((fold, layout.STAGE1))
+            steps += [
+                (fold, method, corpus)
+                for corpus in tested
+                for method in METHODS
+            ]
+            if len(tested) > 1:
+                steps += [
+                    (fold, CROSS_CORPUS, method, source, target)
+                    for method in RECIPE_METHODS
+                    for source in tested
+                    for target in tested
+                    if target != source
+                ]
+        return steps
+
+    def step_record_folder(self, fold, method, *corpora):
+        """The folder of a step of :meth:`protocol_steps`.
+
+        Arguments
+        ---------
+        fold : int or str
+            The run index, or ``"final"``.
+        method : str
+            ``contrastive``, a method, or ``cross_corpus``.
+        *corpora : str
+            Its corpus, or for a cross-corpus test its method, source and
+            target.
+
+        Returns
+        -------
+        str
+        """
+        if method == CROSS_CORPUS:
+            tested, source, target = corpora
+            return layout.cross_corpus_folder(
+                self.experiment_folder,
+                self.config["protocol"],
+                fold,
+                tested,
+                source,
+                target,
+            )
+        return self.step_folder(fold, method, *corpora)
+
+    def expected_record(self, fold, method, *corpora):
+        """The record a step of :meth:`protocol_steps` starts with now:
+        its fingerprint (:mod:`speechbrain_sercl.fingerprints`) and the
+        tables of its corpora.
+
+        Arguments
+        ---------
+        fold : int or str
+            The run index, or ``"final"``.
+        method : str
+            ``contrastive``, a method, or ``cross_corpus``.
+        *corpora : str
+            As for :meth:`step_record_folder`.
+
+        Returns
+        -------
+        dict
+            From :func:`speechbrain_sercl.step_records.expected_record`.
+        """
+        folder = self.step_record_folder(fold, method, *corpora)
+        if folder not in self.expected:
+            after = {}
+            if method == layout.STAGE1:
+                used = list(self.corpora)
+            elif method == CROSS_CORPUS:
+                tested, source, used = corpora[0], corpora[1], corpora[2:]
+                name = f"{source}/{tested}"
+                after[name] = self.expected_record(fold, tested, source)
+            else:
+                used = list(corpora)
+                if method == "classifier":
+                    after[layout.STAGE1] = self.expected_record(
+                        fold, layout.STAGE1
+                    )
+            tables = {corpus: self.tables[corpus] for corpus in used}
+            fingerprint = step_fingerprint(
+                method,
+                fold,
+                self._settings(method),
+                {corpus: self.table_digests[corpus] for corpus in used},
+                {name: record["trained_as"] for name, record in after.items()},
+            )
+            self.expected[folder] = expected_record(fingerprint, tables)
+        return self.expected[folder]
+
+    def _outputs(self, fold, method):
+        """The files a step's done marker stands for, the marker first
+        (relative to the step folder)."""
+        if method == layout.STAGE1:
+            protocol = self.config["protocol"]
+            encoder = layout.encoder_folder(
+                self.experiment_folder, protocol, fold
+            )
+            files = layout.encoder_files(encoder)
+            return [
+                os.path.relpath(files[name], self.step_folder(fold, method))
+                for name in ("ssl", "pooling")
+            ]
+        if layout.is_final(fold):
+            return [layout.TRAINED_FILE]
+        return [layout.TEST_REPORT_FILE, layout.PREDICTIONS_FILE]
+
+    def _settings(self, method):
+        """The settings of a method's steps that change results (the same
+        for every run and corpus; see
+        :mod:`speechbrain_sercl.fingerprints`)."""
+        if method not in self.settings:
+            if method == CROSS_CORPUS:  # the tested step's, nothing more
+                self.settings[method] = {}
+            elif method == CLASSICAL:
+                self.settings[method] = {"seed": self.config["seed"]}
+            else:
+                # Any corpus: what is its own is replaced by placeholders.
+                overrides = (
+                    self.stage1_overrides
+                    if method == layout.STAGE1
+                    else self.downstream_overrides(
+                        0, next(iter(self.corpora)), method
+                    )
+                )
+                config = read_config(
+                    self.step_files[method],
+                    {**overrides, **placeholders(self.declared[method])},
+                )
+                self.settings[method] = settings_of(config, self.run_options)
+        return self.settings[method]
 
     def downstream_overrides(self, fold, corpus, method):
         """Everything a stage-2 or FT step is given, in order of priority.
@@ -581,8 +815,20 @@ class FoldRunner:
             }
         return merged
 
-    def _step(self, method, output_folder, overrides, done):
-        if _is_done(done):
+    def _step(self, fold, method, overrides, corpus=None):
+        """Run one recipe step unless it is done (see
+        :func:`speechbrain_sercl.step_records.claim_step`)."""
+        corpora = (corpus,) if corpus else ()
+        output_folder = self.step_folder(fold, method, *corpora)
+        expected = self.expected_record(fold, method, *corpora)
+        outputs = self._outputs(fold, method)
+        if not claim_step(
+            output_folder,
+            expected,
+            outputs,
+            self.protocol_folder,
+            self.retrain_changed,
+        ):
             return
         command = [
             *self.launcher,
@@ -598,11 +844,18 @@ class FoldRunner:
                 f"step {_step_name(method, output_folder)} failed (exit "
                 f"{returncode}): {_last_error(log_path)} (log: {log_path})"
             )
-        if not os.path.exists(done):
+        missing = [
+            name
+            for name in outputs
+            if not os.path.exists(layout.step_file(output_folder, name))
+        ]
+        if missing:
             raise StepFailed(
                 f"step {_step_name(method, output_folder)} ended without "
-                f"writing {done} (log: {log_path})"
+                f"writing {layout.step_file(output_folder, missing[0])} "
+                f"(log: {log_path})"
             )
+        finish_step(output_folder, expected, outputs, self.protocol_folder)
 
 
 def _check_final(final, methods, runs):
@@ -636,14 +889,6 @@ def _hparams_path(hparams):
     if os.path.isfile(hparams):
         return os.path.abspath(hparams)
     return shipped_hparams(hparams)
-
-
-def _is_done(done):
-    """Whether a step's last file exists (said on the console if so)."""
-    if os.path.exists(done):
-        print(f"[sercl] done already ({done}), skipping", flush=True)
-        return True
-    return False
 
 
 def _step_name(method, output_folder):

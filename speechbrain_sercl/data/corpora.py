@@ -23,7 +23,9 @@ the name) and reader options (default: none)::
 Each corpus is prepared once into
 :func:`speechbrain_sercl.layout.corpus_folder` (keyed by the release
 folder, the reader and its options, not by the experiment), with its folds
-beside its manifest.
+beside its manifest. A release whose files changed is prepared again there,
+and gets new folds (the old ones are kept, see
+:func:`speechbrain_sercl.data.folds.load_or_create_folds`).
 
 Example
 -------
@@ -52,7 +54,7 @@ from speechbrain_sercl.data.folds import (
     select_run,
 )
 from speechbrain_sercl.data.iemocap import IEMOCAP_EMOTIONS, prepare_iemocap
-from speechbrain_sercl.data.manifest import MANIFEST_FILE
+from speechbrain_sercl.data.manifest import MANIFEST_FILE, prepared_release
 from speechbrain_sercl.data.ravdess import RAVDESS_EMOTIONS, prepare_ravdess
 from speechbrain_sercl.data.synthetic import (
     SYNTHETIC_EMODB_EMOTIONS,
@@ -355,6 +357,7 @@ def prepare_corpora(corpora, prepared_folder, protocol, n_folds, fold_seed):
             group_by=(
                 corpus.speaker_groups if folds_protocol == "speaker" else None
             ),
+            preparation=prepared_release(os.path.dirname(manifest)),
         )
         prepared[name] = (manifest, folds)
     return prepared

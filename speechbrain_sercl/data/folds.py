@@ -21,10 +21,17 @@ utterance and tests on none.
 
 ``load_or_create_folds`` writes ``folds_<protocol>.json`` next to the
 manifest (protocol, seed, fold count, grouping, a hash of the sorted
-utterance ids and emotions, the emotions and the assignment) and reuses it
-afterwards. If the file no longer agrees with the manifest or the request,
-it raises ``FoldsMismatchError`` saying what differs; it never recomputes
-silently, since results made with other folds are not comparable.
+utterance ids and emotions, the emotions, the assignment and the
+preparation it was made from) and reuses it afterwards. If the file no
+longer agrees with the manifest or the request, it raises
+``FoldsMismatchError`` saying what differs; it never recomputes silently,
+since results made with other folds are not comparable. The one exception
+is new data: when the corpus was prepared again from a changed release
+(another ``preparation``) and its utterances or labels changed, the old
+file is kept as ``folds_<protocol>.<manifest hash>.json`` and new folds
+are made, with a warning naming both files (the fold runner then refuses,
+or retrains, every step made on the old data: see
+:mod:`speechbrain_sercl.step_records`).
 
 Example
 -------
@@ -45,6 +52,7 @@ True
 
 import hashlib
 import json
+import logging
 import os
 import random
 
@@ -66,6 +74,8 @@ __all__ = [
     "select_run",
     "write_folds",
 ]
+
+logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("paper", "speaker")
 GROUP_KEYS = ("session", "speaker")
@@ -331,7 +341,16 @@ def _manifest_hash(manifest):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def write_folds(path, folds, protocol, n_folds, seed, manifest, group_by=None):
+def write_folds(
+    path,
+    folds,
+    protocol,
+    n_folds,
+    seed,
+    manifest,
+    group_by=None,
+    preparation=None,
+):
     """Write a fold assignment with what it was made from (atomically).
 
     Arguments
@@ -350,6 +369,9 @@ def write_folds(path, folds, protocol, n_folds, seed, manifest, group_by=None):
         The manifest the folds were made from.
     group_by : str, optional
         ``speaker`` protocol: the grouping forced when making the folds.
+    preparation : str, optional
+        What identifies the preparation of the manifest (the digest of its
+        release files).
 
     Returns
     -------
@@ -388,6 +410,7 @@ def write_folds(path, folds, protocol, n_folds, seed, manifest, group_by=None):
         if protocol == "paper"
         else _group_keys(manifest, group_by),
         "manifest_hash": _manifest_hash(manifest),
+        "preparation": preparation,
         "emotions": {u: manifest[u]["emotion"] for u in sorted(manifest)},
         "assignment": dict(sorted(folds.items())),
     }
@@ -438,8 +461,9 @@ def _request_problems(stored, protocol, n_folds, seed, group_by):
     return problems
 
 
-def _manifest_problems(stored, manifest):
-    """How the manifest differs from the one the folds were made from."""
+def _data_problems(stored, manifest):
+    """The utterances added or removed, and the labels changed, since the
+    folds were made."""
     emotions = stored.get("emotions", {})
     problems = []
     added = set(manifest) - set(emotions)
@@ -455,6 +479,13 @@ def _manifest_problems(stored, manifest):
         problems.append(f"ids removed from the manifest: {_preview(removed)}")
     if changed:
         problems.append(f"labels changed: {_preview(changed)}")
+    return problems
+
+
+def _manifest_problems(stored, manifest):
+    """How the manifest differs from the one the folds were made from."""
+    emotions = stored.get("emotions", {})
+    problems = _data_problems(stored, manifest)
     if set(stored.get("assignment", {})) != set(emotions):
         problems.append("the assignment does not cover the stored ids")
     if not problems and stored.get("manifest_hash") != _manifest_hash(manifest):
@@ -494,8 +525,29 @@ def _check_stored(path, stored, manifest, request):
         )
 
 
+def _set_aside(path, stored, problems):
+    """Keep the folds of an earlier preparation under their manifest's hash
+    (warned about) and return where."""
+    stem, extension = os.path.splitext(path)
+    kept = f"{stem}.{str(stored.get('manifest_hash'))[:12]}{extension}"
+    os.replace(path, kept)
+    logger.warning(
+        "%s: the corpus was prepared again from a changed release (%s): the "
+        "old folds are kept as %s and new folds are made",
+        path,
+        "; ".join(problems),
+        kept,
+    )
+    return kept
+
+
 def load_or_create_folds(
-    manifest_path, protocol, n_folds=5, seed=1234, group_by=None
+    manifest_path,
+    protocol,
+    n_folds=5,
+    seed=1234,
+    group_by=None,
+    preparation=None,
 ):
     """Folds of a manifest: read from ``folds_<protocol>.json`` or made.
 
@@ -503,8 +555,10 @@ def load_or_create_folds(
     ids and emotions) and the request (protocol; ``paper``: seed and
     n_folds; ``speaker``: a forced ``group_by``, and no session or speaker
     now spread over two folds); otherwise ``FoldsMismatchError`` names the
-    file and what differs. Without a file, the folds are made with
-    ``make_folds`` and written with ``write_folds``.
+    file and what differs. A file made from another ``preparation`` of the
+    corpus whose ids or labels differ is set aside instead (see the module
+    docstring). Without a file, the folds are made with ``make_folds`` and
+    written with ``write_folds``.
 
     Arguments
     ---------
@@ -518,6 +572,9 @@ def load_or_create_folds(
         Seed of the ``paper`` protocol (``speaker``: not used).
     group_by : str, optional
         ``speaker`` protocol: force ``"session"`` or ``"speaker"``.
+    preparation : str, optional
+        What identifies this preparation of the manifest (the digest of its
+        release files), recorded in the folds file.
 
     Returns
     -------
@@ -546,11 +603,17 @@ def load_or_create_folds(
     path = folds_path(manifest_path, protocol)
     if os.path.exists(path):
         stored = _read_json(path, "folds file")
-        request = (protocol, n_folds, seed, group_by)
-        _check_stored(path, stored, manifest, request)
-        return {u: int(fold) for u, fold in stored["assignment"].items()}
+        new_data = _data_problems(stored, manifest)
+        if new_data and stored.get("preparation") != preparation:
+            _set_aside(path, stored, new_data)
+        else:
+            request = (protocol, n_folds, seed, group_by)
+            _check_stored(path, stored, manifest, request)
+            return {u: int(fold) for u, fold in stored["assignment"].items()}
     folds = make_folds(manifest, protocol, n_folds, seed, group_by)
-    write_folds(path, folds, protocol, n_folds, seed, manifest, group_by)
+    write_folds(
+        path, folds, protocol, n_folds, seed, manifest, group_by, preparation
+    )
     return folds
 
 

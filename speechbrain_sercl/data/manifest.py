@@ -5,15 +5,19 @@ release holds: it returns a :class:`CorpusScan` of labelled utterances and of
 what it left out. :func:`prepare_manifest` does the rest the same way for
 every corpus: it skips the work when ``save_folder`` already holds a
 manifest prepared with the same options (as SpeechBrain's recipe
-``*_prepare.py`` scripts do), checks every audio file, and writes the
+``*_prepare.py`` scripts do) from unchanged release files
+(:mod:`speechbrain_sercl.data.release`), checks every audio file, and
+writes the
 manifest, the options and a :class:`PreparationReport` atomically.
 
 Files written in ``save_folder``:
 
 - ``manifest.json``: SpeechBrain's JSON format, ``{utt_id: {"wav": absolute
   path, "duration": seconds, "emotion": canonical name, "corpus": name,
-  "speaker": str, "session": str}}``;
-- ``prepare_options.json``: the options the manifest was prepared with;
+  "speaker": str, "session": str, "checksum": the audio file's
+  (:func:`~speechbrain_sercl.data.release.file_checksum`)}}``;
+- ``prepare_options.json``: the options the manifest was prepared with,
+  and the fingerprint of the release files it was prepared from;
 - ``prepare_report.json``: the :class:`PreparationReport` as JSON.
 
 Example
@@ -40,6 +44,11 @@ from speechbrain_sercl.data.audio import (
     truncation_warning,
     validate_audio,
 )
+from speechbrain_sercl.data.release import (
+    file_checksum,
+    release_change,
+    release_fingerprint,
+)
 
 __all__ = [
     "CANONICAL_EMOTIONS",
@@ -65,6 +74,7 @@ __all__ = [
     "load_manifest",
     "load_prepared_report",
     "prepare_manifest",
+    "prepared_release",
 ]
 
 logger = logging.getLogger(__name__)
@@ -752,14 +762,18 @@ def prepare_once(options, save_folder, scan_corpus):
     """Scan a corpus and write its manifest, unless already prepared.
 
     The shared end of every reader's ``prepare_<corpus>``: when
-    ``save_folder`` holds a manifest prepared with the same ``options``,
-    its report is returned and nothing is read.
+    ``save_folder`` holds a manifest prepared with the same ``options``
+    from the same release files (same names, sizes and modification times:
+    :func:`~speechbrain_sercl.data.release.release_fingerprint`, saved with
+    the options), its report is returned and no audio is read. A release
+    with files added, removed or modified is prepared again, over the old
+    manifest.
 
     Arguments
     ---------
     options : dict
-        The preparation options; ``corpus_name`` and ``validate_audio``
-        among them.
+        The preparation options; ``data_folder`` (the release folder),
+        ``corpus_name`` and ``validate_audio`` among them.
     save_folder : str or os.PathLike
         Where the manifest, its options and the report go.
     scan_corpus : callable
@@ -772,20 +786,32 @@ def prepare_once(options, save_folder, scan_corpus):
 
     Example
     -------
-    >>> options = {"corpus_name": "c", "validate_audio": True}
-    >>> prepare_once(options, getfixture("tmp_path"), CorpusScan)
+    >>> folder = getfixture("tmp_path")
+    >>> options = {"data_folder": folder, "corpus_name": "c",
+    ...            "validate_audio": True}  # fmt: skip
+    >>> prepare_once(options, folder / "prepared", CorpusScan)
     Traceback (most recent call last):
     ...
     speechbrain_sercl.data.manifest.PreparationError: c: no utterance ...
     """
+    release = release_fingerprint(options["data_folder"], is_ignored_file)
+    options = {**options, "release": release}
     report = load_prepared_report(save_folder, options)
     if report is not None:
         logger.info(
             "%s already prepared in %s; skipping",
-            options.get("data_folder", options["corpus_name"]),
+            options["data_folder"],
             save_folder,
         )
         return report
+    saved = _read_json_or_none(os.path.join(save_folder, OPTIONS_FILE))
+    if isinstance(saved, dict) and "release" in saved:
+        logger.warning(
+            "%s changed since it was prepared in %s (%s): preparing it again",
+            options["data_folder"],
+            save_folder,
+            release_change(saved["release"], release),
+        )
     return prepare_manifest(
         scan_corpus(),
         options["corpus_name"],
@@ -910,6 +936,34 @@ def load_prepared_report(save_folder, options):
     return replace(report, manifest_path=manifest_path, reused=True)
 
 
+def prepared_release(save_folder):
+    """The digest of the release files a prepared folder was made from.
+
+    Arguments
+    ---------
+    save_folder : str or os.PathLike
+        The preparation folder.
+
+    Returns
+    -------
+    str or None
+        The digest saved with the options by :func:`prepare_once`, or None
+        (not prepared, or prepared by an older version).
+
+    Example
+    -------
+    >>> folder = getfixture("tmp_path")
+    >>> prepared_release(folder) is None
+    True
+    >>> write_json_atomic({"release": {"digest": "ab"}}, folder / OPTIONS_FILE)
+    >>> prepared_release(folder)
+    'ab'
+    """
+    saved = _read_json_or_none(os.path.join(save_folder, OPTIONS_FILE))
+    release = saved.get("release") if isinstance(saved, dict) else None
+    return release.get("digest") if isinstance(release, dict) else None
+
+
 def prepare_manifest(scan, corpus, save_folder, options, validate=True):
     """Check the audio of a scanned corpus and write its manifest.
 
@@ -1001,6 +1055,7 @@ def _build_manifest(scan, corpus, validate):
             "corpus": corpus,
             "speaker": utterance.speaker,
             "session": utterance.session,
+            "checksum": file_checksum(utterance.wav, read=validate),
         }
     return manifest
 

@@ -1,5 +1,6 @@
 """Tests for the CASIA reader on tiny corpora in the real layout."""
 
+import hashlib
 import json
 import logging
 import os
@@ -50,6 +51,10 @@ def _expected_manifest(root, utt_ids=EXPECTED):
             "corpus": "casia",
             "speaker": EXPECTED[utt_id][0].split("/")[0],
             "session": EXPECTED[utt_id][0].split("/")[0],
+            "checksum": "sha256:"
+            + hashlib.sha256(
+                (root / EXPECTED[utt_id][0]).read_bytes()
+            ).hexdigest(),
         }
         for utt_id in utt_ids
     }

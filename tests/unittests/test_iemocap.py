@@ -1,5 +1,6 @@
 """Tests for the IEMOCAP reader on tiny releases in the real layout."""
 
+import hashlib
 import json
 import os
 
@@ -43,9 +44,15 @@ def _expected_manifest(release, utt_ids):
             "corpus": "iemocap",
             "speaker": EXPECTED[utt_id][1],
             "session": EXPECTED[utt_id][2],
+            "checksum": _sha256(iemocap_wav_path(release, utt_id)),
         }
         for utt_id in utt_ids
     }
+
+
+def _sha256(path):
+    with open(path, "rb") as stream:
+        return "sha256:" + hashlib.sha256(stream.read()).hexdigest()
 
 
 def _skip_reasons(report):

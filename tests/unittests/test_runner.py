@@ -10,17 +10,27 @@ training anything.
 import csv
 import json
 import os
+import shutil
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from speechbrain_sercl import layout
+from speechbrain_sercl import cli, cross_corpus, layout
 from speechbrain_sercl.backbone import PRETRAINED_TINY_SIZE
 from speechbrain_sercl.cli import main
 from speechbrain_sercl.data import manifest as manifest_module
+from speechbrain_sercl.data.iemocap import utterance_speaker
+from speechbrain_sercl.data.synthetic import generate_synthetic_corpora
 from speechbrain_sercl.overrides import parse_arguments
+from speechbrain_sercl.report import (
+    collect_results,
+    write_predictions,
+    write_results,
+)
+from speechbrain_sercl.run_report import write_report
+from speechbrain_sercl.runner import shipped_hparams
 
 FAKE_STEP = textwrap.dedent(
     """
@@ -51,8 +61,10 @@ FAKE_STEP = textwrap.dedent(
     args = [config["experiment_folder"], config["protocol"], config["fold"]]
     if script.endswith("train_contrastive.py"):
         encoder = layout.encoder_folder(*args)
-        os.makedirs(encoder)
-        open(os.path.join(encoder, layout.ENCODER_FILE), "w").close()
+        os.makedirs(encoder, exist_ok=True)
+        for path in layout.encoder_files(encoder).values():
+            with open(path, "w") as out:
+                out.write(config["ssl_source"])
     elif config["fold"] == layout.FINAL_RUN:
         output = layout.step_folder(*args, method, config["corpus"])
         os.makedirs(output, exist_ok=True)
@@ -93,6 +105,76 @@ def read_steps(log):
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+# A step that writes what a finished step writes, and nothing else, without
+# importing SpeechBrain (milliseconds): for the checks of step records.
+LIGHT_STEP = textwrap.dedent(
+    """
+    import json, os, sys
+    from speechbrain_sercl import layout
+
+    script, hparams, *items = sys.argv[1:]
+    given = dict(item[2:].split("=", 1) for item in items if "=" in item)
+    method = os.path.basename(hparams)[: -len(".yaml")]
+    fold = given["fold"]
+    fold = fold if fold == layout.FINAL_RUN else int(fold)
+    with open(os.environ["STEP_LOG"], "a") as log:
+        log.write(json.dumps({"method": method, "fold": fold}) + "\\n")
+    if os.environ.get("FAIL_METHOD") == method:
+        raise ValueError("boom in " + method)
+    args = [given["experiment_folder"], given.get("protocol", "paper"), fold]
+    if script.endswith("train_contrastive.py"):
+        encoder = layout.encoder_folder(*args)
+        os.makedirs(encoder, exist_ok=True)
+        for path in layout.encoder_files(encoder).values():
+            with open(path, "w") as out:
+                out.write("weights")
+        sys.exit()
+    output = layout.step_folder(*args, method, given["corpus"])
+    os.makedirs(output, exist_ok=True)
+    if fold == layout.FINAL_RUN:
+        with open(os.path.join(output, layout.TRAINED_FILE), "w") as out:
+            json.dump({}, out)
+    else:
+        with open(os.path.join(output, layout.PREDICTIONS_FILE), "w") as out:
+            out.write("id,corpus,speaker,emotion,predicted,p_a,p_b\\n")
+            out.write(f"u0,{given['corpus']},s,a,a,1.0,0.0\\n")
+        with open(os.path.join(output, layout.TEST_REPORT_FILE), "w") as out:
+            json.dump({"UA": 1.0}, out)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def synthetic_release(tmp_path_factory):
+    """The demo's synthetic corpora at 2 utterances per speaker and emotion
+    (what ``demo`` below generates), generated once."""
+    root = tmp_path_factory.mktemp("release")
+    generate_synthetic_corpora(
+        root, seed=0, utterances_per_speaker_emotion=2, progress=False
+    )
+    return root
+
+
+def results_only(protocol_folder, fold, check=None, **options):
+    """``write_report`` without its figures (seconds per run)."""
+    results = collect_results(protocol_folder, check.accepted)
+    write_results(results, protocol_folder, check.excluded)
+
+
+@pytest.fixture
+def light_launcher(tmp_path, monkeypatch, synthetic_release):
+    """Light steps on a copy of the synthetic release; reports without
+    figures (a test of the report puts ``write_report`` back)."""
+    shutil.copytree(synthetic_release, tmp_path / "data")
+    monkeypatch.setattr(cli, "write_report", results_only)
+    script = tmp_path / "light_step.py"
+    script.write_text(LIGHT_STEP)
+    log = tmp_path / "steps.jsonl"
+    monkeypatch.setenv("STEP_LOG", str(log))
+    monkeypatch.chdir(tmp_path)
+    return f"{sys.executable} {script}", log
 
 
 def demo(experiment, launcher, *extra, methods=("classifier", "finetune")):
@@ -259,9 +341,9 @@ def test_bad_overrides_are_refused_before_any_step(
 
 
 def test_a_failed_step_is_one_line_naming_it_and_its_log(
-    fake_launcher, tmp_path, capsys, monkeypatch
+    light_launcher, tmp_path, capsys, monkeypatch
 ):
-    launcher, log = fake_launcher
+    launcher, log = light_launcher
     monkeypatch.setenv("FAIL_METHOD", "finetune")
     experiment = tmp_path / "experiment"
     assert main(demo(experiment, launcher, "--runs", "0")) == 1
@@ -387,8 +469,8 @@ def test_sessions_protocol_holds_out_iemocap_sessions_and_casia_strata(
     assert sum(map(len, casia_folds)) == len(casia_manifest)
 
 
-def test_runner_resumes_after_a_failed_step(fake_launcher, tmp_path):
-    launcher, log = fake_launcher
+def test_runner_resumes_after_a_failed_step(light_launcher, tmp_path):
+    launcher, log = light_launcher
     experiment = tmp_path / "experiment"
     arguments = demo(experiment, launcher, "--runs", "0")
     os.environ["FAIL_METHOD"] = "finetune"
@@ -447,9 +529,9 @@ def test_the_final_run_trains_every_corpus_and_leaves_the_folds_be(
 
 
 def test_a_failed_final_run_resumes_where_it_stopped(
-    fake_launcher, tmp_path, monkeypatch, capsys
+    light_launcher, tmp_path, monkeypatch, capsys
 ):
-    launcher, log = fake_launcher
+    launcher, log = light_launcher
     experiment = tmp_path / "experiment"
     monkeypatch.setenv("FAIL_METHOD", "finetune")
     assert main(demo(experiment, launcher, "--final")) == 1
@@ -498,3 +580,340 @@ def test_parse_arguments_keeps_run_options_apart():
     )
     assert parsed.run_options == ["--device=cuda:0", "--debug"]
     assert parsed.overrides == {"fold": 2}
+
+
+def remove_speaker(data, speaker):
+    """Delete a speaker's wav files from the IEMOCAP-like release."""
+    release = data / "IEMOCAP_full_release"
+    for wav in release.glob("Session*/sentences/wav/*/*.wav"):
+        if utterance_speaker(wav.stem) == speaker:
+            wav.unlink()
+
+
+def manifest_of(experiment, corpus):
+    (path,) = (experiment / "prepared").glob(f"{corpus}-*/manifest.json")
+    return json.loads(path.read_text())
+
+
+def one_error_line(capsys):
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    return error
+
+
+def test_a_release_that_lost_a_speaker_stops_the_run_naming_the_step(
+    light_launcher, tmp_path, capsys
+):
+    """The issue's reproduction: remove a speaker's files and rerun."""
+    launcher, log = light_launcher
+    experiment = tmp_path / "experiment"
+    methods = ("classifier", "finetune", "classical")
+    arguments = demo(experiment, launcher, "--runs", "0", methods=methods)
+    assert main(arguments) == 0
+    ran = len(read_steps(log))
+    removed = sorted(
+        utt
+        for utt, entry in manifest_of(experiment, "iemocap").items()
+        if entry["speaker"] == "Ses01F"
+    )
+    remove_speaker(tmp_path / "data", "Ses01F")
+    capsys.readouterr()
+
+    assert main(arguments) == 1
+    stage1 = experiment / "paper" / "fold_0" / "contrastive"
+    assert one_error_line(capsys) == (
+        f"sercl folds: error: {stage1}: made from other data or settings "
+        f"than now: iemocap manifest: {len(removed)} utterances removed "
+        "(speaker Ses01F); test ids changed. Rerun with --retrain-changed "
+        "to train it again (its old folder is deleted once the new one is "
+        "done)\n"
+    )
+    assert len(read_steps(log)) == ran  # nothing ran
+    # The corpus was prepared again; its old folds are kept by their hash.
+    (prepared,) = (experiment / "prepared").glob("iemocap-*")
+    assert len(list(prepared.glob("folds_paper.*.json"))) == 1
+    assert not set(removed) & set(manifest_of(experiment, "iemocap"))
+
+    assert main([*arguments, "--retrain-changed"]) == 0
+    # Run 0 again but casia's FT, made from the same casia data (its
+    # stage 2 starts from stage 1, made from both corpora).
+    steps = read_steps(log)[ran:]
+    assert [step["method"] for step in steps] == [
+        "demo",
+        "classifier",
+        "finetune",
+        "classifier",
+    ]
+    run = experiment / "paper" / "fold_0"
+    with open(run / "iemocap" / "classical" / layout.PREDICTIONS_FILE) as csv_:
+        tested = {row["id"] for row in csv.DictReader(csv_)}
+    assert tested and not tested & set(removed)
+    (folds_file,) = prepared.glob("folds_paper.json")
+    assignment = json.loads(folds_file.read_text())["assignment"]
+    assert tested == {utt for utt, fold in assignment.items() if fold == 0}
+    assert not (experiment / "paper" / "replaced").exists()
+
+
+def test_changed_settings_stop_the_run_naming_them(
+    light_launcher, tmp_path, capsys
+):
+    launcher, log = light_launcher
+    experiment = tmp_path / "experiment"
+    arguments = demo(experiment, launcher, "--runs", "0")
+    assert main(arguments) == 0
+    ran = len(read_steps(log))
+    # Where things are, and the device, change no result.
+    neutral = ["--device=cpu", "--prepared_folder=elsewhere"]
+    assert main([*arguments, *neutral]) == 0
+    assert len(read_steps(log)) == ran
+    capsys.readouterr()
+    for extra, changed, message, rerun in [
+        (
+            "--contrastive.lr=0.003",
+            "contrastive",
+            "lr 0.001 -> 0.003, lr_schedule changed, opt_class changed",
+            ["demo", "classifier", "classifier"],  # stage 2 starts from it
+        ),
+        (
+            "--finetune.lr=0.004",
+            "iemocap/finetune",
+            "lr 0.002 -> 0.004, lr_schedule changed, opt_class changed",
+            ["finetune", "finetune"],
+        ),
+        (
+            "--precision=bf16",
+            "contrastive",
+            'run_options [] -> ["--precision=bf16"]',
+            ["demo", "classifier", "finetune", "classifier", "finetune"],
+        ),
+    ]:
+        arguments.append(extra)
+        assert main(arguments) == 1
+        step = experiment / "paper" / "fold_0" / changed
+        assert one_error_line(capsys).startswith(
+            f"sercl folds: error: {step}: made from other data or settings "
+            f"than now: settings: {message}. Rerun with --retrain-changed"
+        )
+        assert len(read_steps(log)) == ran
+        assert main([*arguments, "--retrain-changed"]) == 0
+        assert [step["method"] for step in read_steps(log)[ran:]] == rerun
+        ran += len(rerun)
+        capsys.readouterr()
+    # Once trained again, the steps are done with these settings.
+    assert main(arguments) == 0
+    assert len(read_steps(log)) == ran
+
+
+def test_method_overrides_are_settings_of_their_method_alone(
+    light_launcher, tmp_path, capsys
+):
+    """A stage-1 YAML's ``method_overrides`` reach stage 2 and FT: editing
+    FT's changes FT's steps, not stage 1."""
+    launcher, log = light_launcher
+    hparams = tmp_path / "my_demo.yaml"
+    hparams.write_text(Path(shipped_hparams("demo")).read_text())
+    experiment = tmp_path / "experiment"
+    arguments = demo(experiment, launcher, "--runs", "0")
+    arguments[1] = str(hparams)
+    assert main(arguments) == 0
+    text = hparams.read_text()
+    hparams.write_text(text.replace("        lr: 0.002", "        lr: 0.004"))
+    capsys.readouterr()
+    assert main(arguments) == 1
+    step = experiment / "paper" / "fold_0" / "iemocap" / "finetune"
+    assert one_error_line(capsys).startswith(
+        f"sercl folds: error: {step}: made from other data or settings than "
+        "now: settings: lr 0.002 -> 0.004"
+    )
+
+
+def test_moving_the_release_retrains_nothing(light_launcher, tmp_path):
+    """The manifest's checksums stand for the audio: new paths to the same
+    files give the same fingerprints."""
+    launcher, log = light_launcher
+    experiment = tmp_path / "experiment"
+    assert main(demo(experiment, launcher, "--runs", "0")) == 0
+    ran = len(read_steps(log))
+    shutil.copytree(tmp_path / "data", tmp_path / "moved")
+    moved = demo(experiment, launcher, "--runs", "0")
+    moved[6] = f"--demo_data_folder={tmp_path / 'moved'}"
+    assert main(moved) == 0
+    assert len(read_steps(log)) == ran
+    assert len(list((experiment / "prepared").glob("iemocap-*"))) == 2
+
+
+def test_a_step_without_a_record_is_not_trusted(
+    light_launcher, tmp_path, capsys
+):
+    launcher, log = light_launcher
+    experiment = tmp_path / "experiment"
+    arguments = demo(experiment, launcher, "--runs", "0")
+    assert main(arguments) == 0
+    step = experiment / "paper" / "fold_0" / "casia" / "finetune"
+    (step / layout.STEP_RECORD_FILE).unlink()  # as an older version left it
+    ran = len(read_steps(log))
+    capsys.readouterr()
+    assert main(arguments) == 1
+    assert one_error_line(capsys) == (
+        f"sercl folds: error: {step}: has no step_record.json (made by an "
+        "older version of sercl, or run by hand), so what it was made from "
+        "cannot be checked. Rerun with --retrain-changed to train it again "
+        "(its old folder is deleted once the new one is done)\n"
+    )
+    assert main([*arguments, "--retrain-changed"]) == 0
+    assert [s["method"] for s in read_steps(log)[ran:]] == ["finetune"]
+    assert (step / layout.STEP_RECORD_FILE).exists()
+    assert not (experiment / "paper" / "replaced").exists()
+
+
+def test_a_damaged_output_makes_its_step_run_again(
+    light_launcher, tmp_path, capsys
+):
+    """A done marker stands for its step's outputs as the step wrote them:
+    a truncated encoder does not make stage 1 done already."""
+    launcher, log = light_launcher
+    experiment = tmp_path / "experiment"
+    arguments = demo(experiment, launcher, "--runs", "0")
+    assert main(arguments) == 0
+    run = experiment / "paper" / "fold_0"
+    for damages, rerun in [
+        (
+            {
+                "contrastive/encoder/ssl.ckpt": (
+                    lambda path: path.write_text("weig"),  # truncated
+                    "is not the file the step wrote (4 bytes, 7 recorded)",
+                ),
+                "iemocap/classifier/test_metrics.json": (
+                    lambda path: path.write_text('{"UA": 0.0}'),
+                    "is not the file the step wrote (same size, other content)",
+                ),
+                "casia/finetune/predictions.csv": (
+                    lambda path: path.unlink(),
+                    "is missing",
+                ),
+            },
+            ["demo", "classifier", "finetune"],
+        ),
+        (
+            {
+                "contrastive/encoder/pooling.ckpt": (
+                    lambda path: path.write_text("WEIGHTS"),
+                    "is not the file the step wrote (same size, other content)",
+                )
+            },
+            ["demo"],
+        ),
+    ]:
+        ran = len(read_steps(log))
+        for name, (damage, _) in damages.items():
+            damage(run / name)
+        capsys.readouterr()
+        assert main(arguments) == 0
+        lines = [
+            line
+            for line in capsys.readouterr().out.splitlines()
+            if line.startswith("[sercl] not done")
+        ]
+        assert lines == [
+            f"[sercl] not done: {run / name} {message}: running the step again"
+            for name, (_, message) in damages.items()
+        ]
+        assert [s["method"] for s in read_steps(log)[ran:]] == rerun
+    assert main(arguments) == 0  # rewritten and recorded: done
+    assert [s["method"] for s in read_steps(log)[ran:]] == rerun
+
+
+def test_results_leave_out_runs_made_from_old_data(
+    light_launcher, tmp_path, capsys, monkeypatch
+):
+    """``--runs 0`` on new data leaves run 1's old steps in the protocol
+    folder: they are named and left out of the results."""
+    launcher, log = light_launcher
+    monkeypatch.setattr(cli, "write_report", write_report)
+    experiment = tmp_path / "experiment"
+    arguments = demo(experiment, launcher, methods=("finetune",))
+    assert main([*arguments, "--runs", "0", "1"]) == 0
+    results = experiment / "paper" / "results.json"
+    summary = json.loads(results.read_text())
+    assert sorted(summary["iemocap"]["finetune"]["folds"]) == ["0", "1"]
+    remove_speaker(tmp_path / "data", "Ses01F")
+    capsys.readouterr()
+    assert main([*arguments, "--runs", "0", "--retrain-changed"]) == 0
+    assert [step["fold"] for step in read_steps(log)[4:]] == [0]
+    stale = experiment / "paper" / "fold_1" / "iemocap" / "finetune"
+    assert (
+        f"[sercl] left out of the results: {stale}: made from other data or "
+        "settings than the last `sercl folds` on this folder (rerun it with "
+        "--retrain-changed)\n"
+    ) in capsys.readouterr().out
+    summary = json.loads(results.read_text())
+    assert sorted(summary["iemocap"]["finetune"]["folds"]) == ["0"]
+    # casia did not change: both of its runs still count.
+    assert sorted(summary["casia"]["finetune"]["folds"]) == ["0", "1"]
+    markdown = (experiment / "paper" / "results.md").read_text()
+    assert markdown.endswith(
+        "Left out of these results:\n\n- `fold_1/iemocap/finetune`: made "
+        "from other data or settings than the last `sercl folds` on this "
+        "folder (rerun it with --retrain-changed)\n"
+    )
+
+
+def test_cross_corpus_tests_of_a_trained_again_step_are_done_again(
+    light_launcher, tmp_path, capsys, monkeypatch
+):
+    """A cross-corpus test is a finished step too: it is made from the
+    tested step, and done again when that step is trained again."""
+    launcher, log = light_launcher
+    tested = []
+
+    def evaluate_run(experiment, protocol, fold, prepared, methods, run_opts):
+        """As the real one: each missing pair is tested (here: two rows)."""
+        written = []
+        for method in ("classifier", "finetune"):
+            for source in prepared:
+                for target in [t for t in prepared if t != source]:
+                    folder = layout.cross_corpus_folder(
+                        experiment, protocol, fold, method, source, target
+                    )
+                    path = layout.step_file(folder, layout.PREDICTIONS_FILE)
+                    if method in methods and not os.path.exists(path):
+                        tested.append(f"{source}/{target}/{method}")
+                        rows = [
+                            {"id": f"u{i}", "corpus": target, "speaker": "s",
+                             "emotion": "a", "predicted": "ab"[i],
+                             "probabilities": [0.5, 0.5]}
+                            for i in range(2)
+                        ]  # fmt: skip
+                        os.makedirs(folder, exist_ok=True)
+                        written.append(write_predictions(path, "ab", rows))
+        return written
+
+    monkeypatch.setattr(cross_corpus, "evaluate_run", evaluate_run)
+    experiment = tmp_path / "experiment"
+    arguments = demo(experiment, launcher, "--runs", "0")
+    arguments.remove("--no-cross-corpus")
+    pairs = [
+        "iemocap/casia/classifier",
+        "casia/iemocap/classifier",
+        "iemocap/casia/finetune",
+        "casia/iemocap/finetune",
+    ]
+    assert main(arguments) == 0
+    assert sorted(tested) == sorted(pairs)
+    assert main(arguments) == 0  # every test done
+    assert len(tested) == 4
+    assert main([*arguments, "--finetune.lr=0.004", "--retrain-changed"]) == 0
+    assert sorted(tested[4:]) == sorted(pairs[2:])
+    folder = experiment / "paper" / "cross_corpus" / "fold_0"
+    damaged = folder / "iemocap" / "casia" / "classifier" / "predictions.csv"
+    damaged.write_text(damaged.read_text().replace("u0", "u9"))
+    capsys.readouterr()
+    assert main([*arguments, "--finetune.lr=0.004"]) == 0
+    assert tested[6:] == ["iemocap/casia/classifier"]
+    assert (
+        f"[sercl] not done: {damaged} is not the file the step wrote (same "
+        "size, other content): running the step again"
+    ) in capsys.readouterr().out
+    table = json.loads((folder.parent / "cross_corpus.json").read_text())
+    assert sorted(table["finetune"]["iemocap"]) == ["casia"]
+    assert not (experiment / "paper" / "replaced").exists()
