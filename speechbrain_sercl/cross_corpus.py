@@ -290,12 +290,14 @@ def collect_cross_corpus(protocol_folder, steps=None):
     experiment, protocol = os.path.split(os.path.normpath(protocol_folder))
     root = layout.cross_corpus_folder(experiment, protocol)
     found = {}
-    for fold_name in sorted(_folders(root)):
+    for fold_name in layout.subfolders(root):
         fold = layout.fold_of_folder(fold_name)
         if fold is None:
             continue
-        for source in _folders(os.path.join(root, fold_name)):
-            for target in _folders(os.path.join(root, fold_name, source)):
+        for source in layout.subfolders(os.path.join(root, fold_name)):
+            for target in layout.subfolders(
+                os.path.join(root, fold_name, source)
+            ):
                 for method in TESTED_METHODS:
                     folder = layout.cross_corpus_folder(
                         experiment, protocol, fold, method, source, target
@@ -317,17 +319,6 @@ def collect_cross_corpus(protocol_folder, steps=None):
         }
         for method, sources in found.items()
     }
-
-
-def _folders(folder):
-    """The sub-folders of ``folder`` (none if it does not exist)."""
-    if not os.path.isdir(folder):
-        return []
-    return sorted(
-        name
-        for name in os.listdir(folder)
-        if os.path.isdir(os.path.join(folder, name))
-    )
 
 
 def _summarise(folds):

@@ -111,6 +111,7 @@ __all__ = [
     "step_file",
     "step_folder",
     "step_log",
+    "subfolders",
     "train_log",
 ]
 
@@ -784,3 +785,33 @@ def run_analysis_file(protocol_folder, fold, name):
     """
     prefix = f"{_FOLD_PREFIX}{check_fold(fold)}"
     return analysis_file(protocol_folder, f"{prefix}_{name}")
+
+
+def subfolders(folder):
+    """The names of the folders in ``folder``, sorted (none if it does not
+    exist).
+
+    Arguments
+    ---------
+    folder : str or os.PathLike
+        A folder of an experiment.
+
+    Returns
+    -------
+    list of str
+
+    Example
+    -------
+    >>> root = getfixture("tmp_path")
+    >>> (root / "fold_1").mkdir()
+    >>> _ = (root / "results.json").write_text("{}")
+    >>> subfolders(root), subfolders(root / "absent")
+    (['fold_1'], [])
+    """
+    if not os.path.isdir(folder):
+        return []
+    return sorted(
+        name
+        for name in os.listdir(folder)
+        if os.path.isdir(os.path.join(folder, name))
+    )

@@ -60,6 +60,7 @@ import shlex
 import subprocess
 import sys
 from importlib import resources
+from typing import NamedTuple
 
 import ruamel.yaml
 from hyperpyyaml import resolve_references
@@ -516,17 +517,10 @@ class FoldRunner:
             utterance_features,
         )
 
-        output = self.step_folder(fold, CLASSICAL, corpus)
-        expected = self.expected_record(fold, CLASSICAL, corpus)
-        outputs = self._outputs(fold, CLASSICAL)
-        if not claim_step(
-            output,
-            expected,
-            outputs,
-            self.protocol_folder,
-            self.retrain_changed,
-        ):
+        step = self._claim(fold, CLASSICAL, corpus)
+        if step is None:
             return
+        output = step.folder
         split = select_run({corpus: self.prepared[corpus]}, fold, output)
         if corpus not in self.features:
             self.features[corpus] = utterance_features(
@@ -535,7 +529,7 @@ class FoldRunner:
         metrics = run_classical(
             split, corpus, output, self.features[corpus], self.config["seed"]
         )
-        finish_step(output, expected, outputs, self.protocol_folder)
+        self._finish(step)
         print(
             f"[sercl] {CLASSICAL} floor, {corpus}, run {fold}: UA "
             f"{100 * metrics['UA']:.2f} %",
@@ -818,18 +812,10 @@ class FoldRunner:
     def _step(self, fold, method, overrides, corpus=None):
         """Run one recipe step unless it is done (see
         :func:`speechbrain_sercl.step_records.claim_step`)."""
-        corpora = (corpus,) if corpus else ()
-        output_folder = self.step_folder(fold, method, *corpora)
-        expected = self.expected_record(fold, method, *corpora)
-        outputs = self._outputs(fold, method)
-        if not claim_step(
-            output_folder,
-            expected,
-            outputs,
-            self.protocol_folder,
-            self.retrain_changed,
-        ):
+        step = self._claim(fold, method, corpus)
+        if step is None:
             return
+        output_folder = step.folder
         command = [
             *self.launcher,
             recipe_path(method),
@@ -846,7 +832,7 @@ class FoldRunner:
             )
         missing = [
             name
-            for name in outputs
+            for name in step.outputs
             if not os.path.exists(layout.step_file(output_folder, name))
         ]
         if missing:
@@ -855,7 +841,34 @@ class FoldRunner:
                 f"writing {layout.step_file(output_folder, missing[0])} "
                 f"(log: {log_path})"
             )
-        finish_step(output_folder, expected, outputs, self.protocol_folder)
+        self._finish(step)
+
+    def _claim(self, fold, method, corpus=None):
+        """A step that is to run now (its folder, expected record and
+        outputs), or None when it is done (see
+        :func:`speechbrain_sercl.step_records.claim_step`)."""
+        corpora = (corpus,) if corpus else ()
+        step = _ClaimedStep(
+            self.step_folder(fold, method, *corpora),
+            self.expected_record(fold, method, *corpora),
+            self._outputs(fold, method),
+        )
+        if claim_step(*step, self.protocol_folder, self.retrain_changed):
+            return step
+        return None
+
+    def _finish(self, step):
+        """Record what a step that ran wrote (its outputs' checksums)."""
+        finish_step(*step, self.protocol_folder)
+
+
+class _ClaimedStep(NamedTuple):
+    """A step the runner runs now: the arguments of ``claim_step`` and
+    ``finish_step`` before the protocol folder."""
+
+    folder: str
+    expected: dict
+    outputs: tuple
 
 
 def _check_final(final, methods, runs):

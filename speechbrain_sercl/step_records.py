@@ -412,35 +412,25 @@ def write_step_fingerprints(protocol_folder, expected):
             )
 
 
-def _subfolders(folder):
-    if not os.path.isdir(folder):
-        return []
-    return sorted(
-        name
-        for name in os.listdir(folder)
-        if os.path.isdir(os.path.join(folder, name))
-    )
-
-
 def _result_steps(protocol_folder):
     """The step folders of a protocol that hold test results."""
     runs = [
         os.path.join(protocol_folder, name)
-        for name in _subfolders(protocol_folder)
+        for name in layout.subfolders(protocol_folder)
         if layout.fold_of_folder(name) is not None
     ]
     experiment, protocol = os.path.split(protocol_folder)
     cross = layout.cross_corpus_folder(experiment, protocol)
     runs += [
         os.path.join(cross, name, source)
-        for name in _subfolders(cross)
+        for name in layout.subfolders(cross)
         if layout.fold_of_folder(name) is not None
-        for source in _subfolders(os.path.join(cross, name))
+        for source in layout.subfolders(os.path.join(cross, name))
     ]
     found = []
     for run in runs:
-        for corpus in _subfolders(run):
-            for method in _subfolders(os.path.join(run, corpus)):
+        for corpus in layout.subfolders(run):
+            for method in layout.subfolders(os.path.join(run, corpus)):
                 step = os.path.join(run, corpus, method)
                 if any(
                     os.path.exists(layout.step_file(step, name))
