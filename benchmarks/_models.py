@@ -4,15 +4,16 @@
 the architecture of ``microsoft/wavlm-base-plus`` /
 ``facebook/hubert-base-ls960`` (Hugging Face's default ``WavLMConfig`` /
 ``HubertConfig``: 12 layers of 768, 7 convolutions) with random weights,
-built locally by :func:`speechbrain_sercl.backbone.materialise_from_config`
-(no download; timing and memory do not depend on the weights). The folder
-is named by a hash of the settings in the system's temporary folder and
-reused by later runs.
+built locally by
+:func:`speechbrain_sercl.method.model_folders.materialise_from_config` (no
+download; timing and memory do not depend on the weights). The folder is named
+by a hash of the settings in the system's temporary folder and reused by later
+runs.
 """
 
 from transformers import HubertConfig, WavLMConfig
 
-from speechbrain_sercl.backbone import materialise_from_config
+from speechbrain_sercl.method.model_folders import materialise_from_config
 
 SIZES = ("tiny", "base")
 KINDS = ("wavlm", "hubert")

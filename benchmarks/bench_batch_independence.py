@@ -30,8 +30,8 @@ import time
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from speechbrain_sercl.backbone import SSLBackbone
-from speechbrain_sercl.pooling import AttentionPooling
+from speechbrain_sercl.method.backbone import SSLBackbone
+from speechbrain_sercl.method.pooling import AttentionPooling
 
 SAMPLE_RATE = 16000
 

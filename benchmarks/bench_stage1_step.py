@@ -23,9 +23,9 @@ import time
 import torch
 from _models import SIZES, speech_model_source
 
-from speechbrain_sercl.backbone import SSLBackbone
-from speechbrain_sercl.losses import CrossCorpusContrastiveLoss
-from speechbrain_sercl.pooling import AttentionPooling
+from speechbrain_sercl.method.backbone import SSLBackbone
+from speechbrain_sercl.method.losses import CrossCorpusContrastiveLoss
+from speechbrain_sercl.method.pooling import AttentionPooling
 
 VARIANTS = [
     ("float32", None, False),

@@ -28,15 +28,15 @@ from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.utils.epoch_loop import EpochCounter
 from speechbrain.utils.train_logger import FileTrainLogger
 
-from speechbrain_sercl.backbone import SSLBackbone
-from speechbrain_sercl.brains import ContrastiveBrain, parameter_groups
-from speechbrain_sercl.embedding import pool_utterances
-from speechbrain_sercl.losses import (
+from speechbrain_sercl.method.backbone import SSLBackbone
+from speechbrain_sercl.method.brains import ContrastiveBrain, parameter_groups
+from speechbrain_sercl.method.embedding import pool_utterances
+from speechbrain_sercl.method.losses import (
     CrossCorpusContrastiveLoss,
     positive_mask_from_labels,
 )
-from speechbrain_sercl.pooling import AttentionPooling
-from speechbrain_sercl.schedulers import MultiStepScheduler
+from speechbrain_sercl.method.pooling import AttentionPooling
+from speechbrain_sercl.method.schedulers import MultiStepScheduler
 
 MAX_GRAD_NORM = 5.0
 

@@ -4,10 +4,10 @@
 For every corpus of a ``prepared`` folder (``<experiment>/prepared``, one
 subfolder per corpus with ``manifest.json`` and its folds files) and every
 protocol, it trains the classical floor's classifier (standardised
-logistic regression, :mod:`speechbrain_sercl.classical`) on each fold's
+logistic regression, :mod:`speechbrain_sercl.protocol.classical`) on each fold's
 training part twice, on MFCC statistics and on the mean of the frozen
 speech model's last-layer valid frames (``SSLBackbone`` in eval mode,
-``speechbrain_sercl.analysis.layer_features``), and
+``speechbrain_sercl.reporting.analysis.layer_features``), and
 prints the UA of each on the fold's test part, the mean over the folds
 (each fold once) and the difference last. Stage 2 and FT follow the
 second number closely in the demo (docs/demo.md): a speech model that
@@ -29,13 +29,13 @@ import tempfile
 import numpy as np
 import torch
 
-from speechbrain_sercl.analysis import layer_features
-from speechbrain_sercl.backbone import SSLBackbone
-from speechbrain_sercl.classical import fit_floor, mfcc_statistics
 from speechbrain_sercl.data.audio import load_audio
 from speechbrain_sercl.data.folds import read_folds, run_split
 from speechbrain_sercl.data.manifest import load_manifest
+from speechbrain_sercl.method.backbone import SSLBackbone
 from speechbrain_sercl.metrics import unweighted_accuracy
+from speechbrain_sercl.protocol.classical import fit_floor, mfcc_statistics
+from speechbrain_sercl.reporting.analysis import layer_features
 
 
 def fold_ua(features, manifest, train, test):

@@ -5,7 +5,7 @@ Builds an ``EncoderClassifier`` as an exported model holds it (the
 speech model in the classifier stage, attention pooling, emotion
 classifier; random weights: the time does not depend on them), writes
 ``--files`` wav files with IEMOCAP-like lengths (``_lengths.py``) and runs
-:func:`speechbrain_sercl.predict.predict_files`, the code behind
+:func:`speechbrain_sercl.inference.predict.predict_files`, the code behind
 ``sercl predict``, on them: with ``--batch-size`` (length-sorted batches)
 and one file at a time. The real-time factor is processing time over
 audio time (lower is faster); the batched / one-at-a-time ratio is last.
@@ -27,11 +27,11 @@ from _models import SIZES, speech_model_source
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.inference.classifiers import EncoderClassifier
 
-from speechbrain_sercl.backbone import SSLBackbone
-from speechbrain_sercl.classifier import EmotionClassifier
-from speechbrain_sercl.embedding import EmotionEmbedding, KeepFeatures
-from speechbrain_sercl.pooling import AttentionPooling
-from speechbrain_sercl.predict import predict_files
+from speechbrain_sercl.inference.predict import predict_files
+from speechbrain_sercl.method.backbone import SSLBackbone
+from speechbrain_sercl.method.embedding import EmotionEmbedding, KeepFeatures
+from speechbrain_sercl.method.head import EmotionClassifier
+from speechbrain_sercl.method.pooling import AttentionPooling
 
 RATE = 16000
 

@@ -35,7 +35,7 @@ import torch
 from _models import SIZES, speech_model_source
 from bench_stage1_step import build_model, train_step
 
-from speechbrain_sercl.losses import CrossCorpusContrastiveLoss
+from speechbrain_sercl.method.losses import CrossCorpusContrastiveLoss
 
 
 def parse_arguments():

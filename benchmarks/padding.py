@@ -33,7 +33,7 @@ from speechbrain_sercl.data.batching import (
     length_sorted_batches,
     padding_fraction,
 )
-from speechbrain_sercl.sampler import CrossCorpusBatchSampler
+from speechbrain_sercl.method.sampler import CrossCorpusBatchSampler
 
 PREDICT_MAX_SECONDS = 30.0  # sercl predict's default
 PREDICT_BATCH_SIZE = 8  # sercl predict's default

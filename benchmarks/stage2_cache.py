@@ -41,17 +41,17 @@ from _models import SIZES, speech_model_source
 from speechbrain.utils.epoch_loop import EpochCounter
 from speechbrain.utils.train_logger import FileTrainLogger
 
-from speechbrain_sercl.backbone import SSLBackbone
-from speechbrain_sercl.brains import ClassifierBrain
-from speechbrain_sercl.classifier import EmotionClassifier
 from speechbrain_sercl.data.pipeline import (
     EpochCrop,
     make_dataset,
     make_label_encoder,
 )
-from speechbrain_sercl.embedding import pool_utterances
-from speechbrain_sercl.pooling import AttentionPooling
-from speechbrain_sercl.schedulers import MultiStepScheduler
+from speechbrain_sercl.method.backbone import SSLBackbone
+from speechbrain_sercl.method.brains import ClassifierBrain
+from speechbrain_sercl.method.embedding import pool_utterances
+from speechbrain_sercl.method.head import EmotionClassifier
+from speechbrain_sercl.method.pooling import AttentionPooling
+from speechbrain_sercl.method.schedulers import MultiStepScheduler
 
 SAMPLE_RATE = 16000
 EMOTIONS = ("angry", "happy", "neutral", "sad")

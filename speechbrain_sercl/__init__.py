@@ -5,3 +5,7 @@ with supervised contrastive learning over several corpora at once.
 """
 
 __version__ = "0.1.0"
+
+from speechbrain_sercl import _moved
+
+_moved.install()

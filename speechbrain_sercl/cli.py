@@ -22,18 +22,29 @@ from huggingface_hub.errors import (
 
 from speechbrain_sercl import __version__
 from speechbrain_sercl.checkpoints import CheckpointError
-from speechbrain_sercl.cross_corpus import write_cross_corpus
 from speechbrain_sercl.data import CORPORA, prepare_corpus
 from speechbrain_sercl.data.folds import FoldsMismatchError
 from speechbrain_sercl.data.manifest import PreparationError
-from speechbrain_sercl.demo import DEMO_METHOD, try_exported_model
-from speechbrain_sercl.export import InvalidExportError, export_step
-from speechbrain_sercl.hparams_trust import UntrustedHparamsError
-from speechbrain_sercl.hub import (
+from speechbrain_sercl.inference.demo import DEMO_METHOD, try_exported_model
+from speechbrain_sercl.inference.export import InvalidExportError, export_step
+from speechbrain_sercl.inference.hparams_trust import UntrustedHparamsError
+from speechbrain_sercl.inference.hub import (
     PushError,
     loading_code,
     model_url,
     push_to_hub,
+)
+from speechbrain_sercl.inference.predict import (
+    ModelOutputError,
+    check_options,
+    class_names,
+    load_classifier,
+    predict_files,
+)
+from speechbrain_sercl.inference.predict_io import (
+    collect_audio_files,
+    output_format,
+    write_predictions,
 )
 from speechbrain_sercl.layout import (
     FINAL_RUN,
@@ -41,22 +52,12 @@ from speechbrain_sercl.layout import (
     RESULTS_MARKDOWN,
     fold_of_folder,
 )
-from speechbrain_sercl.locking import FolderLockedError, folder_lock
-from speechbrain_sercl.plots import PlottingUnavailable
-from speechbrain_sercl.predict import (
-    ModelOutputError,
-    check_options,
-    class_names,
-    load_classifier,
-    predict_files,
-)
-from speechbrain_sercl.predict_io import (
-    collect_audio_files,
-    output_format,
-    write_predictions,
-)
-from speechbrain_sercl.run_report import write_report
-from speechbrain_sercl.runner import METHODS, FoldRunner, StepFailed
+from speechbrain_sercl.method.registry import method_names
+from speechbrain_sercl.protocol.cross_corpus import write_cross_corpus
+from speechbrain_sercl.protocol.locking import FolderLockedError, folder_lock
+from speechbrain_sercl.protocol.runner import FoldRunner, StepFailed
+from speechbrain_sercl.reporting.plots import PlottingUnavailable
+from speechbrain_sercl.reporting.report import write_report
 from speechbrain_sercl.step_records import (
     RETRAIN_OPTION,
     StepChanged,
@@ -204,8 +205,8 @@ def _add_runner_options(parser):
     parser.add_argument(
         "--methods",
         nargs="+",
-        choices=METHODS,
-        default=list(METHODS),
+        choices=method_names(per_corpus=True),
+        default=list(method_names(per_corpus=True)),
         help="what is trained and tested per corpus: classifier (stage 2, "
         "after stage 1), finetune (the FT baseline), classical (the MFCC "
         "+ logistic regression floor); default: all",

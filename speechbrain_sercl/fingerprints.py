@@ -244,7 +244,7 @@ def settings_of(config, run_options=()):
     config : dict
         The step's YAML resolved with its overrides and
         :func:`placeholders` (tags left unevaluated, as
-        :func:`speechbrain_sercl.runner.read_config` returns it).
+        :func:`speechbrain_sercl.protocol.runner.read_config` returns it).
     run_options : iterable of str
         The step's SpeechBrain run options (``--precision=bf16``, ...).
 

@@ -625,7 +625,7 @@ def feature_cache_folder(save_folder_path):
     """Where a stage-2 step caches its frozen speech model's features.
 
     Holds one folder per speech model (named by its weights' hash) of one
-    file per utterance (:mod:`speechbrain_sercl.feature_cache`).
+    file per utterance (:mod:`speechbrain_sercl.method.feature_cache`).
 
     Arguments
     ---------

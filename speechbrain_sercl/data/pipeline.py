@@ -7,8 +7,8 @@ long utterances. Crops are a pure function of ``(seed, epoch, utterance
 id)`` rather than of a global random state, so a run resumed mid-epoch
 reads exactly the batches the uninterrupted run would have read, whatever
 the number of data-loader workers. With a feature cache
-(:mod:`speechbrain_sercl.feature_cache`) a dataset gives the frozen speech
-model's cached hidden states instead of the audio, cropped by the same
+(:mod:`speechbrain_sercl.method.feature_cache`) a dataset gives the frozen
+speech model's cached hidden states instead of the audio, cropped by the same
 generators in frames.
 
 Authors
@@ -210,7 +210,7 @@ def make_dataset(
         Truncate longer utterances (evaluation memory bound).
     label_encoder : CategoricalEncoder, optional
         Adds ``emotion_encoded``.
-    features : speechbrain_sercl.feature_cache.CachedFeatures, optional
+    features : speechbrain_sercl.method.feature_cache.CachedFeatures, optional
         Read the cached features of each utterance instead of its audio;
         built with the same ``max_seconds``.
 

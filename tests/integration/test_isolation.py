@@ -21,8 +21,8 @@ import pytest
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_sercl.brains import ClassifierBrain
 from speechbrain_sercl.data.corpora import prepare_run
+from speechbrain_sercl.method.brains import ClassifierBrain
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "speechbrain_sercl"

@@ -103,7 +103,7 @@ needs_distributed = pytest.mark.skipif(
 RECORD_PROCESS = """
 import copy, json, os, runpy, sys
 import torch
-from speechbrain_sercl.brains import EmotionBrain, unwrap
+from speechbrain_sercl.method.brains import EmotionBrain, unwrap
 
 folder, sys.argv = sys.argv[1], sys.argv[2:]
 record = {"train_batches": [], "steps": {}, "optimizer_steps": []}
@@ -297,8 +297,8 @@ def test_downstream_brains_run_under_torchrun(
 def test_a_local_model_reaches_every_step_of_the_paper_protocol(tmp_path):
     """The real path: `sercl folds hubert` offline with a save_pretrained
     folder and release-layout corpora; the model reaches every step."""
-    from speechbrain_sercl.backbone import materialise_tiny_model
     from speechbrain_sercl.data.synthetic import generate_synthetic_corpora
+    from speechbrain_sercl.method.tiny import materialise_tiny_model
 
     model = materialise_tiny_model("tiny-hubert", tmp_path / "local-hubert")
     corpora = generate_synthetic_corpora(

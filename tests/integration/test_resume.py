@@ -108,7 +108,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 # written argv[1] entries of its feature cache.
 KILL_WHILE_CACHING = """
 import os, runpy, signal, sys
-import speechbrain_sercl.feature_cache as feature_cache
+import speechbrain_sercl.method.feature_cache as feature_cache
 
 entries = int(sys.argv[1])
 sys.argv = sys.argv[2:]

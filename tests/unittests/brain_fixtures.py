@@ -8,7 +8,7 @@ import importlib.util
 
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_sercl.runner import recipe_path
+from speechbrain_sercl.protocol.runner import recipe_path
 
 __all__ = ["load_brain", "load_recipe"]
 

@@ -1,8 +1,8 @@
 """A tiny inference folder of the shape ``sercl export`` writes, in seconds.
 
-The folder holds what :func:`speechbrain_sercl.export.export_step` writes
-(its ``hyperparams.yaml`` comes from the same template, filled by the same
-function), with a tiny random WavLM instead of trained weights, so that
+The folder holds what :func:`speechbrain_sercl.inference.export.export_step`
+writes (its ``hyperparams.yaml`` comes from the same template, filled by the
+same function), with a tiny random WavLM instead of trained weights, so that
 loading and prediction can be tested without training anything. The
 integration tests export a trained step for real.
 """
@@ -11,8 +11,8 @@ import torch
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.encoder import CategoricalEncoder
 
-from speechbrain_sercl.backbone import speech_model_settings
-from speechbrain_sercl.export import inference_hparams
+from speechbrain_sercl.inference.export import inference_hparams
+from speechbrain_sercl.method.sources import speech_model_settings
 
 CLASSIFIER_HIDDEN_SIZE = 16
 WEIGHTS = ("ssl", "pooling", "classifier")

@@ -12,14 +12,14 @@ import math
 import pytest
 import torch
 
-from speechbrain_sercl.analysis import (
+from speechbrain_sercl.method.backbone import SSLBackbone
+from speechbrain_sercl.reporting.analysis import (
     PAIR_KINDS,
     capped_by_emotion,
     layer_features,
     layer_similarity,
     pair_similarities,
 )
-from speechbrain_sercl.backbone import SSLBackbone
 
 # Padded batch vs each utterance alone: the same computation up to float32
 # rounding (the CNN runs on valid samples, the transformer masks padding).

@@ -1,4 +1,5 @@
-"""Tests for speechbrain_sercl.backbone (tiny WavLM and HuBERT, CPU only)."""
+"""Tests for speechbrain_sercl.method.backbone (tiny WavLM and HuBERT, CPU
+only)."""
 
 import json
 import os
@@ -9,16 +10,14 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
 
-from speechbrain_sercl.backbone import (
+from speechbrain_sercl.method.backbone import (
     STAGES,
-    TINY_MODELS,
     SSLBackbone,
     encoder_parameters,
-    materialise_tiny_model,
-    model_type_of,
-    resolve_source,
     trainable_parameter_names,
 )
+from speechbrain_sercl.method.sources import model_type_of, resolve_source
+from speechbrain_sercl.method.tiny import TINY_MODELS, materialise_tiny_model
 
 TINY_NAMES = ["tiny-wavlm", "tiny-hubert"]
 SAMPLE_RATE = 16000

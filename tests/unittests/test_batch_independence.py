@@ -24,14 +24,11 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from speechbrain_sercl.backbone import (
-    TINY_MODELS,
-    SSLBackbone,
-    materialise_tiny_model,
-)
-from speechbrain_sercl.classifier import EmotionClassifier
-from speechbrain_sercl.embedding import EmotionEmbedding
-from speechbrain_sercl.pooling import AttentionPooling
+from speechbrain_sercl.method.backbone import SSLBackbone
+from speechbrain_sercl.method.embedding import EmotionEmbedding
+from speechbrain_sercl.method.head import EmotionClassifier
+from speechbrain_sercl.method.pooling import AttentionPooling
+from speechbrain_sercl.method.tiny import TINY_MODELS, materialise_tiny_model
 
 TINY_NAMES = ["tiny-wavlm", "tiny-hubert"]
 SAMPLE_RATE = 16000

@@ -24,13 +24,13 @@ from sklearn.metrics import (
 from speechbrain.utils.epoch_loop import EpochCounter
 from speechbrain.utils.train_logger import FileTrainLogger
 
-import speechbrain_sercl.brains as brains
-from speechbrain_sercl.backbone import SSLBackbone
-from speechbrain_sercl.brains import ClassifierBrain
-from speechbrain_sercl.classifier import EmotionClassifier
+import speechbrain_sercl.method.brains as brains
 from speechbrain_sercl.data.pipeline import make_dataset, make_label_encoder
-from speechbrain_sercl.pooling import AttentionPooling
-from speechbrain_sercl.schedulers import MultiStepScheduler
+from speechbrain_sercl.method.backbone import SSLBackbone
+from speechbrain_sercl.method.brains import ClassifierBrain
+from speechbrain_sercl.method.head import EmotionClassifier
+from speechbrain_sercl.method.pooling import AttentionPooling
+from speechbrain_sercl.method.schedulers import MultiStepScheduler
 
 SAMPLE_RATE = 16000
 # id -> (emotion, speaker, seconds): 3 classes, 2 speakers, 7 lengths.

@@ -10,12 +10,12 @@ import torch
 import torchaudio
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from speechbrain_sercl.classical import (
+from speechbrain_sercl.data.folds import FoldSplit
+from speechbrain_sercl.protocol.classical import (
     mfcc_statistics,
     run_classical,
     utterance_features,
 )
-from speechbrain_sercl.data.folds import FoldSplit
 
 
 def test_statistics_are_mean_and_std_over_frames_in_float64():

@@ -15,7 +15,7 @@ import pytest
 import torch
 from brain_fixtures import load_brain
 
-from speechbrain_sercl.brains import (
+from speechbrain_sercl.method.brains import (
     ClassifierBrain,
     ContrastiveBrain,
     FineTuneBrain,

@@ -27,8 +27,8 @@ import speechbrain as sb
 import torch
 from brain_fixtures import load_brain, load_recipe
 
-from speechbrain_sercl.brains import ContrastiveBrain
 from speechbrain_sercl.data.folds import FoldSplit
+from speechbrain_sercl.method.brains import ContrastiveBrain
 
 TEMPERATURE, ALPHA, MARGIN = 0.07, 0.5, 0.4
 BATCH_SIZE, BATCHES = 8, 4

@@ -341,7 +341,7 @@ def test_registry_entries_declare_the_readers_classes():
 
 
 def test_corpora_override_adds_corpora_to_the_stage1_yaml():
-    from speechbrain_sercl.runner import FoldRunner
+    from speechbrain_sercl.protocol.runner import FoldRunner
 
     runner = FoldRunner(
         "wavlm",

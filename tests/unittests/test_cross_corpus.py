@@ -34,13 +34,16 @@ import torch
 from sklearn.metrics import balanced_accuracy_score
 
 from speechbrain_sercl import layout
-from speechbrain_sercl.backbone import SSLBackbone
 from speechbrain_sercl.checkpoints import AtomicCheckpointer
-from speechbrain_sercl.classifier import EmotionClassifier
-from speechbrain_sercl.cross_corpus import collect_cross_corpus, evaluate_run
 from speechbrain_sercl.data.pipeline import make_label_encoder
-from speechbrain_sercl.pooling import AttentionPooling
-from speechbrain_sercl.report import read_predictions
+from speechbrain_sercl.method.backbone import SSLBackbone
+from speechbrain_sercl.method.head import EmotionClassifier
+from speechbrain_sercl.method.pooling import AttentionPooling
+from speechbrain_sercl.predictions import read_predictions
+from speechbrain_sercl.protocol.cross_corpus import (
+    collect_cross_corpus,
+    evaluate_run,
+)
 
 RATE = 16000
 PROTOCOL, RUN = "paper", 4

@@ -13,14 +13,14 @@ import torch
 from speechbrain.utils.epoch_loop import EpochCounter
 from speechbrain.utils.train_logger import FileTrainLogger
 
-from speechbrain_sercl.backbone import SSLBackbone
-from speechbrain_sercl.brains import ContrastiveBrain
 from speechbrain_sercl.data.batching import LengthBucketBatchSampler
 from speechbrain_sercl.data.pipeline import make_dataset
-from speechbrain_sercl.losses import CrossCorpusContrastiveLoss
-from speechbrain_sercl.pooling import AttentionPooling
-from speechbrain_sercl.sampler import CrossCorpusBatchSampler
-from speechbrain_sercl.schedulers import MultiStepScheduler
+from speechbrain_sercl.method.backbone import SSLBackbone
+from speechbrain_sercl.method.brains import ContrastiveBrain
+from speechbrain_sercl.method.losses import CrossCorpusContrastiveLoss
+from speechbrain_sercl.method.pooling import AttentionPooling
+from speechbrain_sercl.method.sampler import CrossCorpusBatchSampler
+from speechbrain_sercl.method.schedulers import MultiStepScheduler
 
 SAMPLE_RATE = 16000
 EPOCHS = 2

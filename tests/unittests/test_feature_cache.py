@@ -18,23 +18,23 @@ from speechbrain.utils.epoch_loop import EpochCounter
 from speechbrain.utils.train_logger import FileTrainLogger
 from transformers import WavLMConfig, WavLMModel
 
-from speechbrain_sercl.backbone import SSLBackbone
-from speechbrain_sercl.brains import ClassifierBrain
-from speechbrain_sercl.classifier import EmotionClassifier
 from speechbrain_sercl.data.audio import load_audio
 from speechbrain_sercl.data.pipeline import (
     EpochCrop,
     make_dataset,
     make_label_encoder,
 )
-from speechbrain_sercl.feature_cache import (
+from speechbrain_sercl.method.backbone import SSLBackbone
+from speechbrain_sercl.method.brains import ClassifierBrain
+from speechbrain_sercl.method.feature_cache import (
     CachedFeatures,
     FeatureCacheError,
     build_cache,
     entry_key,
 )
-from speechbrain_sercl.pooling import AttentionPooling
-from speechbrain_sercl.schedulers import MultiStepScheduler
+from speechbrain_sercl.method.head import EmotionClassifier
+from speechbrain_sercl.method.pooling import AttentionPooling
+from speechbrain_sercl.method.schedulers import MultiStepScheduler
 
 SAMPLE_RATE = 16000
 # id -> (emotion, seconds): 3 classes, lengths around and above the crop.

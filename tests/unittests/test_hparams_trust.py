@@ -21,12 +21,12 @@ import torch
 from export_fixtures import write_tiny_export
 
 from speechbrain_sercl.cli import main
-from speechbrain_sercl.hparams_trust import (
+from speechbrain_sercl.inference.hparams_trust import (
     UntrustedHparamsError,
     check_hparams_file,
     export_problems,
 )
-from speechbrain_sercl.predict import class_names, load_classifier
+from speechbrain_sercl.inference.predict import class_names, load_classifier
 
 CLASSES = ["sad", "neutral", "angry"]
 HPARAMS = "hyperparams.yaml"
@@ -325,7 +325,9 @@ def duplicate_key(model, marker):
 
 @hostile("!new:speechbrain_sercl.pooIing.AttentionPooling", live=False)
 def lookalike_target(model, marker):
-    replace(model, "speechbrain_sercl.pooling.", "speechbrain_sercl.pooIing.")
+    replace(
+        model, "speechbrain_sercl.method.pooling.", "speechbrain_sercl.pooIing."
+    )
 
 
 @hostile("!name:speechbrain.utils.checkpoints.torch_parameter_transfer", False)
@@ -347,7 +349,7 @@ def module_tag(model, marker):
 def harmless_looking_swap(model, marker):
     replace(
         model,
-        "pooling: !new:speechbrain_sercl.pooling.AttentionPooling",
+        "pooling: !new:speechbrain_sercl.method.pooling.AttentionPooling",
         "pooling: !new:torch.nn.Identity",
     )
 
@@ -403,7 +405,7 @@ def test_the_check_imports_nothing(tmp_path, monkeypatch):
     problems = export_problems("pooling: !new:sercl_trap.Pooling\n")
     assert problems[0] == (
         "line 1: pooling: !new:sercl_trap.Pooling where an export has "
-        "!new:speechbrain_sercl.pooling.AttentionPooling"
+        "!new:speechbrain_sercl.method.pooling.AttentionPooling"
     )
     assert not marker.exists() and "sercl_trap" not in sys.modules
 
@@ -434,7 +436,7 @@ def test_a_file_that_is_not_yaml_or_utf8_is_refused(tmp_path):
 
 def test_the_checked_text_is_the_text_loaded(model, monkeypatch):
     """The file is read once: a change after the check is not loaded."""
-    import speechbrain_sercl.predict as predict_module
+    import speechbrain_sercl.inference.predict as predict_module
 
     check = predict_module.check_hparams_file
 

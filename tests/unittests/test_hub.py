@@ -15,15 +15,15 @@ import pytest
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import filter_repo_objects, hf_raise_for_status
 
-from speechbrain_sercl import hub
 from speechbrain_sercl.cli import main
-from speechbrain_sercl.export import (
+from speechbrain_sercl.inference import hub
+from speechbrain_sercl.inference.export import (
     EXPORT_FILES,
     HPARAMS_FILE,
     InvalidExportError,
     inference_hparams,
 )
-from speechbrain_sercl.hub import PushError, push_to_hub
+from speechbrain_sercl.inference.hub import PushError, push_to_hub
 
 REPO_ID = "you/emotion"
 TOKEN = "hf_test_token"

@@ -1,5 +1,5 @@
 """One run per folder: a second run stops at once, a killed one blocks
-nothing (:mod:`speechbrain_sercl.locking`).
+nothing (:mod:`speechbrain_sercl.protocol.locking`).
 
 The other run is a tiny Python process that holds a folder's lock the way
 a run does, until the test kills it or closes its input.
@@ -17,14 +17,15 @@ import numpy as np
 import pytest
 import torch
 
-from speechbrain_sercl import layout, locking
+from speechbrain_sercl import layout
 from speechbrain_sercl.cli import main
-from speechbrain_sercl.locking import folder_lock, holder_pid
+from speechbrain_sercl.protocol import locking
+from speechbrain_sercl.protocol.locking import folder_lock, holder_pid
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "CrossCorpus"
 HOLDER = """
 import sys
-from speechbrain_sercl.locking import folder_lock
+from speechbrain_sercl.protocol.locking import folder_lock
 
 with folder_lock(sys.argv[1]):
     print("held", flush=True)
@@ -126,7 +127,7 @@ def test_the_command_holds_the_folder_until_its_report_is_written(
     """The report and the demo's model come after the runner's last step:
     the lock covers them too (the runner's own block nests inside)."""
     from speechbrain_sercl import cli
-    from speechbrain_sercl.runner import FoldRunner
+    from speechbrain_sercl.protocol.runner import FoldRunner
 
     experiment = tmp_path / "demo"
     seen = []

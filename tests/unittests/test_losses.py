@@ -11,7 +11,7 @@ import pytest
 import torch
 from pytorch_metric_learning.losses import NTXentLoss
 
-from speechbrain_sercl.losses import (
+from speechbrain_sercl.method.losses import (
     ContrastiveLossOutput,
     CosineMarginLoss,
     CrossCorpusContrastiveLoss,

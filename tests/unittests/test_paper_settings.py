@@ -17,7 +17,7 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.epoch_loop import EpochCounter
 
 from speechbrain_sercl.data.folds import FoldSplit
-from speechbrain_sercl.losses import CrossCorpusContrastiveLoss
+from speechbrain_sercl.method.losses import CrossCorpusContrastiveLoss
 
 REPO = Path(__file__).resolve().parents[2]
 HPARAMS = REPO / "speechbrain_sercl" / "hparams"

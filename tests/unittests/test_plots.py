@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from speechbrain_sercl.plots import PlottingUnavailable, pyplot
+from speechbrain_sercl.reporting.plots import PlottingUnavailable, pyplot
 
 
 def test_missing_matplotlib_names_the_analysis_extra(monkeypatch):

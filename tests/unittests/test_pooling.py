@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from speechbrain_sercl.pooling import AttentionPooling
+from speechbrain_sercl.method.pooling import AttentionPooling
 
 
 @pytest.fixture

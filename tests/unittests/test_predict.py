@@ -24,12 +24,12 @@ from speechbrain.dataio.encoder import CategoricalEncoder
 
 from speechbrain_sercl import cli
 from speechbrain_sercl.cli import main
-from speechbrain_sercl.predict import (
+from speechbrain_sercl.inference.predict import (
     class_names,
     load_classifier,
     predict_files,
 )
-from speechbrain_sercl.predict_io import (
+from speechbrain_sercl.inference.predict_io import (
     chunks_path,
     collect_audio_files,
     write_predictions,

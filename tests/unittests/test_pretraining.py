@@ -5,10 +5,9 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
-from speechbrain_sercl import backbone
-from speechbrain_sercl.backbone import TINY_MODELS, resolve_source
 from speechbrain_sercl.data.synthetic import unlabelled_utterances
-from speechbrain_sercl.pretraining import (
+from speechbrain_sercl.method import tiny
+from speechbrain_sercl.method.pretraining import (
     FRAME,
     HOP,
     N_MELS,
@@ -16,6 +15,8 @@ from speechbrain_sercl.pretraining import (
     log_mel_targets,
     pretrain_on_synthetic_speech,
 )
+from speechbrain_sercl.method.sources import resolve_source
+from speechbrain_sercl.method.tiny import TINY_MODELS
 
 
 def small_model(seed=0):
@@ -112,12 +113,10 @@ def test_pretrained_tiny_models_are_built_once_in_the_cache(
         )
 
     monkeypatch.setenv("SERCL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(
-        backbone, "pretrain_on_synthetic_speech", fake_pretraining
-    )
+    monkeypatch.setattr(tiny, "pretrain_on_synthetic_speech", fake_pretraining)
     folder = resolve_source(name, tmp_path / "save")
     assert folder == str(
-        tmp_path / "cache" / f"{name}-v{backbone.PRETRAINING_VERSION}"
+        tmp_path / "cache" / f"{name}-v{tiny.PRETRAINING_VERSION}"
     )
     assert resolve_source(name, tmp_path / "elsewhere") == folder
     model_class = "WavLMModel" if "wavlm" in name else "HubertModel"

@@ -14,8 +14,8 @@ import pytest
 from brain_fixtures import load_recipe
 from hyperpyyaml import load_hyperpyyaml
 
+from speechbrain_sercl.config import shipped_hparams
 from speechbrain_sercl.data.folds import FoldSplit
-from speechbrain_sercl.runner import shipped_hparams
 
 CORPUS_EMOTIONS = {
     "casia": ("angry", "fear", "happy", "neutral", "sad", "surprise"),

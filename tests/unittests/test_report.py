@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from speechbrain_sercl.report import (
+from speechbrain_sercl.predictions import read_predictions, write_predictions
+from speechbrain_sercl.reporting.results import (
     collect_results,
-    read_predictions,
     results_markdown,
-    write_predictions,
     write_results,
 )
 

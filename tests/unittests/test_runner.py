@@ -17,20 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from speechbrain_sercl import cli, cross_corpus, layout
-from speechbrain_sercl.backbone import PRETRAINED_TINY_SIZE
+from speechbrain_sercl import cli, layout
 from speechbrain_sercl.cli import main
+from speechbrain_sercl.config import shipped_hparams
 from speechbrain_sercl.data import manifest as manifest_module
 from speechbrain_sercl.data.iemocap import utterance_speaker
 from speechbrain_sercl.data.synthetic import generate_synthetic_corpora
-from speechbrain_sercl.overrides import parse_arguments
-from speechbrain_sercl.report import (
-    collect_results,
-    write_predictions,
-    write_results,
-)
-from speechbrain_sercl.run_report import write_report
-from speechbrain_sercl.runner import shipped_hparams
+from speechbrain_sercl.method.tiny import PRETRAINED_TINY_SIZE
+from speechbrain_sercl.predictions import write_predictions
+from speechbrain_sercl.protocol import cross_corpus
+from speechbrain_sercl.protocol.overrides import parse_arguments
+from speechbrain_sercl.reporting.report import write_report
+from speechbrain_sercl.reporting.results import collect_results, write_results
 
 FAKE_STEP = textwrap.dedent(
     """
@@ -38,8 +36,8 @@ FAKE_STEP = textwrap.dedent(
     import ruamel.yaml
     import speechbrain as sb
     from speechbrain_sercl import layout
-    from speechbrain_sercl.report import write_predictions
-    from speechbrain_sercl.runner import read_config
+    from speechbrain_sercl.reporting.results import write_predictions
+    from speechbrain_sercl.protocol.runner import read_config
 
     script, *argv = sys.argv[1:]
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)

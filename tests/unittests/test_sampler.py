@@ -1,4 +1,4 @@
-"""Tests for speechbrain_sercl.sampler (the cross-corpus batch sampler).
+"""Tests for speechbrain_sercl.method.sampler (the cross-corpus batch sampler).
 
 Every batch is checked by brute-force counting of its items' corpus and
 emotion labels; quotas are compared with numbers written out by hand or
@@ -17,7 +17,10 @@ from speechbrain.dataio.dataset import DynamicItemDataset
 from speechbrain.dataio.sampler import DistributedSamplerWrapper
 from speechbrain.utils.checkpoints import Checkpointer
 
-from speechbrain_sercl.sampler import CrossCorpusBatchSampler, spread_quota
+from speechbrain_sercl.method.sampler import (
+    CrossCorpusBatchSampler,
+    spread_quota,
+)
 
 EMOTIONS = ("angry", "happy", "neutral", "sad")
 

@@ -10,12 +10,12 @@ import pytest
 import speechbrain as sb
 from brain_fixtures import load_brain
 
-from speechbrain_sercl.brains import (
+from speechbrain_sercl.method.brains import (
     ClassifierBrain,
     ContrastiveBrain,
     FineTuneBrain,
 )
-from speechbrain_sercl.schedulers import MultiStepScheduler
+from speechbrain_sercl.method.schedulers import MultiStepScheduler
 
 
 def paper_stage1(epoch):

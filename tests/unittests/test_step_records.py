@@ -14,10 +14,10 @@ import pytest
 
 from speechbrain_sercl import layout
 from speechbrain_sercl.cli import main
-from speechbrain_sercl.export import model_card
+from speechbrain_sercl.config import read_config, shipped_hparams
 from speechbrain_sercl.fingerprints import placeholders, settings_of
-from speechbrain_sercl.overrides import declared_keys
-from speechbrain_sercl.runner import read_config, shipped_hparams
+from speechbrain_sercl.inference.export import model_card
+from speechbrain_sercl.protocol.overrides import declared_keys
 from speechbrain_sercl.step_records import (
     checked_steps,
     expected_record,

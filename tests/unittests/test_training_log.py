@@ -3,7 +3,7 @@ into numbers."""
 
 import pytest
 
-from speechbrain_sercl.training_log import (
+from speechbrain_sercl.reporting.training_log import (
     epoch_curves,
     last_test_values,
     read_train_log,

@@ -36,7 +36,7 @@ from speechbrain_sercl.data.batching import effective_lengths, loader_kwargs
 from speechbrain_sercl.data.corpora import prepare_run
 from speechbrain_sercl.data.pipeline import make_dataset, make_label_encoder
 from speechbrain_sercl.layout import LABEL_ENCODER_FILE
-from speechbrain_sercl.locking import hold_step_folder
+from speechbrain_sercl.protocol.locking import hold_step_folder
 
 
 def label_encoder_prep(hparams, split):

@@ -29,11 +29,11 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
-from speechbrain_sercl.brains import ContrastiveBrain
 from speechbrain_sercl.data.corpora import prepare_run
 from speechbrain_sercl.data.pipeline import make_dataset
-from speechbrain_sercl.locking import hold_step_folder
-from speechbrain_sercl.sampler import CrossCorpusBatchSampler
+from speechbrain_sercl.method.brains import ContrastiveBrain
+from speechbrain_sercl.method.sampler import CrossCorpusBatchSampler
+from speechbrain_sercl.protocol.locking import hold_step_folder
 
 
 def dataio_prep(hparams, split):

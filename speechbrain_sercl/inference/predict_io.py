@@ -3,8 +3,8 @@
 :func:`collect_audio_files` turns command-line inputs (audio files,
 folders, ``.txt`` or ``.csv`` lists) into a list of audio files;
 :func:`write_predictions` writes what
-:func:`speechbrain_sercl.predict.predict_files` returns: one row per file,
-``file, emotion, score`` (the top class and its probability),
+:func:`speechbrain_sercl.inference.predict.predict_files` returns: one row per
+file, ``file, emotion, score`` (the top class and its probability),
 ``p_<class>`` for every class (the label encoder's names, as in the
 training ``predictions.csv``), then ``status`` (``ok`` or ``error``) and
 ``error``. CSV (standard output when no file is given) or JSON (a list of
@@ -15,7 +15,7 @@ timelines in ``<stem>_chunks.csv``: ``file, start, end`` (seconds),
 
 Example
 -------
->>> from speechbrain_sercl.predict import FilePrediction
+>>> from speechbrain_sercl.inference.predict import FilePrediction
 >>> folder = getfixture("tmp_path")
 >>> predictions = [FilePrediction(str(folder / "a.wav"), (0.2, 0.8))]
 >>> paths = write_predictions(predictions, ["sad", "angry"], folder / "p.json")
@@ -48,7 +48,7 @@ import numpy as np
 import soundfile as sf
 
 from speechbrain_sercl.atomic import writing_atomically
-from speechbrain_sercl.report import PROBABILITY_PREFIX
+from speechbrain_sercl.predictions import PROBABILITY_PREFIX
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -213,10 +213,10 @@ def write_predictions(predictions, classes, output=None):
     Arguments
     ---------
     predictions : list of FilePrediction
-        What :func:`speechbrain_sercl.predict.predict_files` returned.
+        What :func:`speechbrain_sercl.inference.predict.predict_files` returned.
     classes : list of str
         The class names in index order
-        (:func:`speechbrain_sercl.predict.class_names`).
+        (:func:`speechbrain_sercl.inference.predict.class_names`).
     output : str or os.PathLike, optional
         ``.csv`` or ``.json`` (its folder is created); CSV on standard
         output when None (without the timelines of windowed files: a
@@ -230,7 +230,7 @@ def write_predictions(predictions, classes, output=None):
 
     Example
     -------
-    >>> from speechbrain_sercl.predict import FilePrediction
+    >>> from speechbrain_sercl.inference.predict import FilePrediction
     >>> path = getfixture("tmp_path") / "out.csv"
     >>> predictions = [
     ...     FilePrediction("a.wav", (0.25, 0.75)),

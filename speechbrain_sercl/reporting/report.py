@@ -4,13 +4,13 @@
 ``<experiment>/<protocol>/``:
 
 - ``results.json`` and ``results.md``
-  (:func:`speechbrain_sercl.report.write_results`), written first, so they
-  exist even where the figures cannot be drawn;
+  (:func:`speechbrain_sercl.reporting.results.write_results`), written first, so
+  they exist even where the figures cannot be drawn;
 - ``analysis/``: one confusion matrix per corpus and method (all folds
   summed), and for the analysed run the layer-wise similarity of positive
   and negative pairs before and after stage 1 (PNG and CSV), the embedding
-  maps and the training curves (:mod:`speechbrain_sercl.analysis`,
-  :mod:`speechbrain_sercl.plots`);
+  maps and the training curves (:mod:`speechbrain_sercl.reporting.analysis`,
+  :mod:`speechbrain_sercl.reporting.plots`);
 - ``report.md``: the package version, the protocol and seeds, the results
   table, the layer similarity of the last layers and a link to every
   figure (relative paths, so the folder can be moved or published).
@@ -27,21 +27,21 @@ import os
 import time
 
 from speechbrain_sercl import __version__, layout
-from speechbrain_sercl.analysis import MODELS, PAIR_KINDS, analyse_run
-from speechbrain_sercl.plots import (
+from speechbrain_sercl.config import read_config
+from speechbrain_sercl.method.registry import METHODS, method_names
+from speechbrain_sercl.reporting.analysis import MODELS, PAIR_KINDS, analyse_run
+from speechbrain_sercl.reporting.plots import (
     plot_confusion,
     plot_embedding_maps,
     plot_layer_similarity,
     plot_training_curves,
 )
-from speechbrain_sercl.report import (
-    METHOD_NAMES,
+from speechbrain_sercl.reporting.results import (
     collect_results,
     results_markdown,
     write_results,
 )
-from speechbrain_sercl.runner import read_config
-from speechbrain_sercl.training_log import (
+from speechbrain_sercl.reporting.training_log import (
     epoch_curves,
     last_test_values,
     read_train_log,
@@ -56,7 +56,6 @@ __all__ = [
 
 LAST_LAYERS = 3  # how many of the last layers the report quotes
 SETTING_KEYS = ("seed", "fold_seed", "n_folds", "data_seed", "ssl_source")
-STEP_METHODS = ("classifier", "finetune")
 
 
 def write_report(
@@ -93,7 +92,7 @@ def write_report(
 
     Raises
     ------
-    speechbrain_sercl.plots.PlottingUnavailable
+    speechbrain_sercl.reporting.plots.PlottingUnavailable
         Without matplotlib (after ``results.json`` and ``results.md``).
     """
     started = time.perf_counter()
@@ -111,10 +110,10 @@ def write_report(
         write_results(results, protocol_folder, check.excluded)
     os.makedirs(layout.analysis_file(protocol_folder, ""), exist_ok=True)
     figures = {
-        f"{corpus}, {METHOD_NAMES[method]}": plot_confusion(
+        f"{corpus}, {METHODS[method].display_name}": plot_confusion(
             summary,
             layout.confusion_figure(protocol_folder, corpus, method),
-            title=f"{corpus}, {METHOD_NAMES[method]}",
+            title=f"{corpus}, {METHODS[method].display_name}",
         )
         for corpus, methods in results.items()
         for method, summary in methods.items()
@@ -192,7 +191,7 @@ def _draw_training_curves(protocol_folder, fold):
     steps = {}
     run = layout.run_folder(experiment, protocol, fold)
     for corpus in _corpora_of_run(run):
-        for method in STEP_METHODS:
+        for method in method_names(per_corpus=True, runs_recipe=True):
             step = layout.step_folder(
                 experiment, protocol, fold, method, corpus
             )
@@ -230,7 +229,8 @@ def write_layer_similarity_table(similarity, path):
     ---------
     similarity : dict
         ``before`` / ``after`` -> per layer the mean similarity of each
-        kind of pair (:func:`speechbrain_sercl.analysis.layer_similarity`).
+        kind of pair
+        (:func:`speechbrain_sercl.reporting.analysis.layer_similarity`).
     path : str
         The CSV to write.
 
@@ -313,8 +313,8 @@ def report_markdown(protocol_folder, fold, results, analysis, figures, seconds):
     fold : int
         The analysed run.
     results : dict
-        From :func:`speechbrain_sercl.report.collect_results`.
-    analysis : speechbrain_sercl.analysis.RunAnalysis or None
+        From :func:`speechbrain_sercl.reporting.results.collect_results`.
+    analysis : speechbrain_sercl.reporting.analysis.RunAnalysis or None
         The run's analysis (None without a stage 1).
     figures : dict
         Caption -> PNG path.
@@ -392,7 +392,7 @@ def _hparams_files(experiment, protocol, fold):
         steps += [
             layout.step_folder(experiment, protocol, fold, method, corpus)
             for corpus in _corpora_of_run(run)
-            for method in STEP_METHODS
+            for method in method_names(per_corpus=True, runs_recipe=True)
         ]
     paths = [layout.step_file(step, layout.HPARAMS_FILE) for step in steps]
     return [path for path in paths if os.path.isfile(path)]

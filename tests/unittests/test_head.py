@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechbrain_sercl.classifier import EmotionClassifier
+from speechbrain_sercl.method.head import EmotionClassifier
 
 
 def reference_log_probabilities(head, embeddings):

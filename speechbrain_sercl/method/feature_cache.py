@@ -32,7 +32,7 @@ the cropped audio: the transformer saw the whole utterance as context.
 Example
 -------
 >>> import numpy, soundfile
->>> from speechbrain_sercl.backbone import SSLBackbone
+>>> from speechbrain_sercl.method.backbone import SSLBackbone
 >>> tmp = getfixture("tmp_path")
 >>> soundfile.write(tmp / "a.wav", numpy.full(16000, 0.1), 16000)
 >>> ssl = SSLBackbone("tiny-wavlm", tmp / "models", stage="classifier")
@@ -56,12 +56,12 @@ from speechbrain.utils.logger import get_logger
 from tqdm import tqdm
 
 from speechbrain_sercl.atomic import writing_atomically
-from speechbrain_sercl.backbone import frame_count
 from speechbrain_sercl.data.audio import (
     TARGET_SAMPLE_RATE,
     AudioError,
     load_audio,
 )
+from speechbrain_sercl.method.backbone import frame_count
 
 __all__ = [
     "CACHE_VERSION",
@@ -87,7 +87,7 @@ class FeatureCacheError(RuntimeError):
     >>> raise FeatureCacheError("c/x.pt: corrupt feature cache entry")
     Traceback (most recent call last):
     ...
-    speechbrain_sercl.feature_cache.FeatureCacheError: c/x.pt: corrupt ...
+    speechbrain_sercl...FeatureCacheError: c/x.pt: corrupt ...
     """
 
 
@@ -101,7 +101,7 @@ def model_key(ssl):
 
     Arguments
     ---------
-    ssl : speechbrain_sercl.backbone.SSLBackbone
+    ssl : speechbrain_sercl.method.backbone.SSLBackbone
         The speech model (possibly wrapped by DDP).
 
     Returns
@@ -111,7 +111,7 @@ def model_key(ssl):
 
     Example
     -------
-    >>> from speechbrain_sercl.backbone import SSLBackbone
+    >>> from speechbrain_sercl.method.backbone import SSLBackbone
     >>> ssl = SSLBackbone("tiny-wavlm", getfixture("tmp_path"))
     >>> first = model_key(ssl)
     >>> with torch.no_grad():
@@ -327,7 +327,7 @@ def build_cache(
         The cache's root (a step's
         :func:`~speechbrain_sercl.layout.feature_cache_folder`); the
         entries go to ``<folder>/<model key, 16 digits>/``.
-    ssl : speechbrain_sercl.backbone.SSLBackbone
+    ssl : speechbrain_sercl.method.backbone.SSLBackbone
         The speech model, frozen (``"classifier"`` stage).
     wavs : iterable of str or os.PathLike
         The audio files.

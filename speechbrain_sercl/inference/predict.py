@@ -3,8 +3,8 @@
 :func:`load_classifier` loads an inference folder (``sercl export`` writes
 them) or a Hub id as SpeechBrain's ``EncoderClassifier``, after checking
 that its ``hyperparams.yaml`` is one an export writes
-(:mod:`speechbrain_sercl.hparams_trust`): loading a hyperparameters file
-builds the objects it names, that is, runs code chosen by its author.
+(:mod:`speechbrain_sercl.inference.hparams_trust`): loading a hyperparameters
+file builds the objects it names, that is, runs code chosen by its author.
 
 :func:`predict_files` works with any object that has ``EncoderClassifier``'s
 interface: ``classify_batch(wavs, wav_lens)`` returning the log
@@ -28,7 +28,7 @@ soundfile, averaged to mono and resampled to that rate
   fails on or gives non-finite probabilities for) is reported with a
   warning and an ``error`` row; the others are predicted.
 
-The rows are written by :mod:`speechbrain_sercl.predict_io`.
+The rows are written by :mod:`speechbrain_sercl.inference.predict_io`.
 
 Example
 -------
@@ -82,8 +82,8 @@ from speechbrain_sercl.data.audio import (
     read_windows,
 )
 from speechbrain_sercl.data.batching import length_sorted_batches
-from speechbrain_sercl.export import HPARAMS_FILE
-from speechbrain_sercl.hparams_trust import check_hparams_file
+from speechbrain_sercl.inference.export import HPARAMS_FILE
+from speechbrain_sercl.inference.hparams_trust import check_hparams_file
 
 __all__ = [
     "ChunkPrediction",
@@ -161,8 +161,8 @@ def load_classifier(
     hyperparameters file builds what it names, so, unless
     ``trust_remote_config``, the text is refused before anything is built
     when it is not the shape ``sercl export`` writes
-    (:func:`speechbrain_sercl.hparams_trust.check_hparams_text`). The text
-    checked is the text loaded: the classifier is assembled from it as
+    (:func:`speechbrain_sercl.inference.hparams_trust.check_hparams_text`). The
+    text checked is the text loaded: the classifier is assembled from it as
     SpeechBrain's ``EncoderClassifier.from_hparams`` does (the
     ``Pretrainer`` collects ``<name>.ckpt`` from the same source), rather
     than by reading the file again, which a folder being written or a Hub
@@ -190,7 +190,7 @@ def load_classifier(
     ------
     FileNotFoundError
         If ``model`` is no folder and no Hub id with a ``hyperparams.yaml``.
-    speechbrain_sercl.hparams_trust.UntrustedHparamsError
+    speechbrain_sercl.inference.hparams_trust.UntrustedHparamsError
         If ``hyperparams.yaml`` is not an export's (one line: the file, the
         line and what is refused there).
     speechbrain_sercl.checkpoints.CheckpointError
@@ -203,7 +203,7 @@ def load_classifier(
     >>> load_classifier(folder)
     Traceback (most recent call last):
     ...
-    speechbrain_sercl.hparams_trust.UntrustedHparamsError: ...os.system...
+    speechbrain_sercl...UntrustedHparamsError: ...os.system...
     """
     from hyperpyyaml import load_hyperpyyaml
     from speechbrain.inference.classifiers import EncoderClassifier
@@ -312,7 +312,7 @@ def predict_files(
         ``EncoderClassifier`` or anything with its ``classify_batch``.
     files : list of str
         The audio files
-        (:func:`speechbrain_sercl.predict_io.collect_audio_files`).
+        (:func:`speechbrain_sercl.inference.predict_io.collect_audio_files`).
     batch_size : int
         Files, or windows of a long file, classified at once.
     max_seconds : float

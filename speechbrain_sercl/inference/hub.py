@@ -1,10 +1,11 @@
 """Publishing an inference folder on the Hugging Face Hub.
 
 :func:`push_to_hub` checks a folder written by ``sercl export`` with
-:func:`~speechbrain_sercl.export.validate_export`, finds a token, creates the
-model repository (and the branch, with a revision) and uploads the files of
-:data:`~speechbrain_sercl.export.EXPORT_FILES`, and only those. Everything
-is checked before the first request. Then, from anywhere:
+:func:`~speechbrain_sercl.inference.export.validate_export`, finds a token,
+creates the model repository (and the branch, with a revision) and uploads the
+files of
+:data:`~speechbrain_sercl.inference.export.EXPORT_FILES`, and only those.
+Everything is checked before the first request. Then, from anywhere:
 
     from speechbrain.inference.classifiers import EncoderClassifier
     classifier = EncoderClassifier.from_hparams(source="<user>/<name>")
@@ -26,7 +27,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import validate_repo_id
 
 from speechbrain_sercl import __version__ as VERSION
-from speechbrain_sercl.export import EXPORT_FILES, validate_export
+from speechbrain_sercl.inference.export import EXPORT_FILES, validate_export
 
 __all__ = ["PushError", "loading_code", "model_url", "push_to_hub"]
 
@@ -100,7 +101,7 @@ def push_to_hub(
     >>> push_to_hub(getfixture("tmp_path"), "you/emotion")
     Traceback (most recent call last):
     ...
-    speechbrain_sercl.export.InvalidExportError: ... is missing; ...
+    speechbrain_sercl.inference.export.InvalidExportError: ... is missing; ...
     """
     validate_export(folder)
     validate_repo_id(repo_id)

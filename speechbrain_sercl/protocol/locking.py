@@ -16,7 +16,7 @@ Who holds what:
 
 - the fold runner (``sercl folds``, ``sercl demo``) holds the experiment
   folder while it generates and prepares the data and runs every step
-  (:meth:`speechbrain_sercl.runner.FoldRunner.run`);
+  (:meth:`speechbrain_sercl.protocol.runner.FoldRunner.run`);
 - a recipe holds its own step folder (:func:`hold_step_folder`), never the
   experiment folder, which the runner that started it holds; under
   ``torchrun`` only the main process takes it (the ranks of one step share
@@ -64,7 +64,7 @@ class FolderLockedError(RuntimeError):
     >>> raise FolderLockedError("exp is in use by process 12")
     Traceback (most recent call last):
     ...
-    speechbrain_sercl.locking.FolderLockedError: exp is in use by process 12
+    speechbrain_sercl...FolderLockedError: exp is in use by process 12
     """
 
 

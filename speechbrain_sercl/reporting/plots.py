@@ -75,7 +75,7 @@ def plot_confusion(summary, path, title=""):
     ---------
     summary : dict
         One corpus/method entry of
-        :func:`speechbrain_sercl.report.collect_results`.
+        :func:`speechbrain_sercl.reporting.results.collect_results`.
     path : str
         The PNG to write.
     title : str
@@ -124,7 +124,7 @@ def plot_layer_similarity(similarity, path, title=""):
     ---------
     similarity : dict
         ``before`` / ``after`` -> per layer a dict of mean similarities
-        (:func:`speechbrain_sercl.analysis.layer_similarity`).
+        (:func:`speechbrain_sercl.reporting.analysis.layer_similarity`).
     path : str
         The PNG to write.
     title : str
@@ -223,7 +223,7 @@ def plot_training_curves(stage1_curves, step_curves, path, title=""):
     Arguments
     ---------
     stage1_curves : dict
-        Stage 1's :func:`speechbrain_sercl.training_log.epoch_curves`
+        Stage 1's :func:`speechbrain_sercl.reporting.training_log.epoch_curves`
         (may be empty).
     step_curves : dict
         Step name (``"iemocap classifier"``) -> (its epoch curves, its test

@@ -43,18 +43,17 @@ from tqdm import tqdm
 
 from speechbrain_sercl import layout
 from speechbrain_sercl.data.folds import select_run
-from speechbrain_sercl.export import export_step
-from speechbrain_sercl.metrics import mean_std
-from speechbrain_sercl.predict import (
+from speechbrain_sercl.inference.export import export_step
+from speechbrain_sercl.inference.predict import (
     class_names,
     load_classifier,
     predict_files,
 )
-from speechbrain_sercl.report import (
-    METHOD_NAMES,
-    prediction_metrics,
+from speechbrain_sercl.method.registry import METHODS, method_names
+from speechbrain_sercl.metrics import mean_std
+from speechbrain_sercl.predictions import prediction_metrics, write_predictions
+from speechbrain_sercl.reporting.results import (
     write_json_and_markdown,
-    write_predictions,
 )
 
 __all__ = [
@@ -68,7 +67,6 @@ __all__ = [
 ]
 
 MIN_SHARED_CLASSES = 2
-TESTED_METHODS = ("classifier", "finetune")
 
 
 def shared_classes(source_classes, target_emotions):
@@ -167,7 +165,7 @@ def evaluate_run(
     steps = [
         (method, source)
         for method in methods
-        if method in TESTED_METHODS
+        if method in method_names(cross_corpus=True)
         for source in prepared
     ]
     for method, source in tqdm(steps, desc=f"cross-corpus, run {fold}"):
@@ -298,7 +296,7 @@ def collect_cross_corpus(protocol_folder, steps=None):
             for target in layout.subfolders(
                 os.path.join(root, fold_name, source)
             ):
-                for method in TESTED_METHODS:
+                for method in method_names(cross_corpus=True):
                     folder = layout.cross_corpus_folder(
                         experiment, protocol, fold, method, source, target
                     )
@@ -412,12 +410,12 @@ def cross_corpus_markdown(results):
         "the target corpus (column), without retraining, choosing among the "
         "shared emotions only. Same-corpus results are in results.md.",
     ]
-    for method in METHOD_NAMES:
+    for method in method_names(cross_corpus=True):
         if method not in results:
             continue
         sources = results[method]
         targets = sorted({t for pairs in sources.values() for t in pairs})
-        lines += ["", f"## {METHOD_NAMES[method]}", ""]
+        lines += ["", f"## {METHODS[method].display_name}", ""]
         lines.append("| source \\ target | " + " | ".join(targets) + " |")
         lines.append("|---|" + "---|" * len(targets))
         for source, pairs in sorted(sources.items()):

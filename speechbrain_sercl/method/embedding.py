@@ -13,8 +13,8 @@ same embedding in a padded batch as alone.
 Example
 -------
 >>> import torch
->>> from speechbrain_sercl.backbone import SSLBackbone
->>> from speechbrain_sercl.pooling import AttentionPooling
+>>> from speechbrain_sercl.method.backbone import SSLBackbone
+>>> from speechbrain_sercl.method.pooling import AttentionPooling
 >>> ssl = SSLBackbone("tiny-wavlm", getfixture("tmp_path"), "classifier")
 >>> embedding = EmotionEmbedding(ssl, AttentionPooling(ssl.hidden_size))
 >>> wavs = torch.randn(2, 16000)

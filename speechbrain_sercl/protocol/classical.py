@@ -34,7 +34,7 @@ from tqdm import tqdm
 from speechbrain_sercl import layout
 from speechbrain_sercl.atomic import writing_atomically
 from speechbrain_sercl.data.audio import TARGET_SAMPLE_RATE, load_audio
-from speechbrain_sercl.report import prediction_metrics, write_predictions
+from speechbrain_sercl.predictions import prediction_metrics, write_predictions
 
 __all__ = [
     "fit_floor",

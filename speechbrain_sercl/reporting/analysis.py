@@ -38,12 +38,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from speechbrain_sercl import layout
-from speechbrain_sercl.backbone import SSLBackbone
+from speechbrain_sercl.config import read_config
 from speechbrain_sercl.data.audio import load_audio
 from speechbrain_sercl.data.corpora import prepare_corpora
 from speechbrain_sercl.data.folds import run_split
 from speechbrain_sercl.data.pipeline import load_manifests
-from speechbrain_sercl.runner import read_config
+from speechbrain_sercl.method.backbone import SSLBackbone
 from speechbrain_sercl.transfer import strict_parameter_transfer
 
 __all__ = [

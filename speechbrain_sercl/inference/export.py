@@ -46,10 +46,10 @@ from ruamel.yaml import YAML
 
 from speechbrain_sercl import layout
 from speechbrain_sercl.atomic import writing_folder_atomically
-from speechbrain_sercl.backbone import speech_model_settings
 from speechbrain_sercl.checkpoints import AtomicCheckpointer
-from speechbrain_sercl.hparams_trust import export_problems
-from speechbrain_sercl.report import METHOD_NAMES
+from speechbrain_sercl.inference.hparams_trust import export_problems
+from speechbrain_sercl.method.registry import METHODS, method_names
+from speechbrain_sercl.method.sources import speech_model_settings
 from speechbrain_sercl.step_records import read_record
 from speechbrain_sercl.transfer import load_tensors
 
@@ -74,27 +74,6 @@ EXPORT_FILES = (
     LABEL_ENCODER_FILE,
     MODEL_CARD_FILE,
 )
-EXPORTABLE_METHODS = ("classifier", "finetune")
-METHOD_DESCRIPTIONS = {
-    "classifier": (
-        "stage 1 fine-tuned the transformer and a pooling layer with "
-        "supervised contrastive learning on batches drawn across corpora "
-        "(InfoNCE + cosine margin loss); stage 2 trained this pooling and "
-        "classifier with cross-entropy on the frozen speech model."
-    ),
-    "finetune": (
-        "the FT baseline: the transformer, the pooling and the classifier "
-        "fine-tuned together with cross-entropy on this corpus."
-    ),
-}
-# What a final-run step was trained on, per method.
-FINAL_TRAINING = {
-    "classifier": (
-        "stage 1 on every utterance of every corpus of its experiment, then "
-        "stage 2 on all {count} utterances of {corpus}"
-    ),
-    "finetune": "fine-tuned on all {count} utterances of {corpus}",
-}
 _PLACEHOLDER = re.compile(r"^(\w+): !PLACEHOLDER$", re.MULTILINE)
 
 
@@ -115,9 +94,10 @@ def validate_export(folder):
     InvalidExportError
         If the folder does not exist, lacks a file or holds an empty one,
         or its ``hyperparams.yaml`` is not of the shape ``sercl predict``
-        loads (:func:`speechbrain_sercl.hparams_trust.export_problems`: its
-        first difference, and how many more). The message names the folder
-        and every problem.
+        loads
+        (:func:`speechbrain_sercl.inference.hparams_trust.export_problems`: its
+        first difference, and how many more). The message names the folder and
+        every problem.
 
     Example
     -------
@@ -225,7 +205,7 @@ def read_step(step_folder):
         When its latest complete checkpoint is damaged (naming the file).
     """
     method = os.path.basename(os.path.normpath(step_folder))
-    if method not in EXPORTABLE_METHODS:
+    if method not in method_names(exported=True):
         raise ValueError(
             f"{step_folder} is a {method!r} step; export a stage-2 "
             f"('classifier') or FT ('finetune') step folder"
@@ -323,7 +303,7 @@ def inference_hparams(config, extractor, n_classes, classifier_hidden_size):
     """The ``hyperparams.yaml`` of an export: the template, filled.
 
     ``sercl predict`` loads only files of this shape
-    (:mod:`speechbrain_sercl.hparams_trust`).
+    (:mod:`speechbrain_sercl.inference.hparams_trust`).
 
     Arguments
     ---------
@@ -343,7 +323,7 @@ def inference_hparams(config, extractor, n_classes, classifier_hidden_size):
 
     Example
     -------
-    >>> from speechbrain_sercl.hparams_trust import export_problems
+    >>> from speechbrain_sercl.inference.hparams_trust import export_problems
     >>> config = {"model_type": "wavlm", "hidden_size": 8}
     >>> text = inference_hparams(config, {"sampling_rate": 16000}, 4, 16)
     >>> "n_classes: 4" in text, export_problems(text)
@@ -448,8 +428,8 @@ def model_card(step, config, classes, source="<user>/<model>"):
     return _template("model_card.md").format(
         model_type=config["model_type"],
         corpus=step["corpus"],
-        method_name=METHOD_NAMES[step["method"]],
-        method_description=METHOD_DESCRIPTIONS[step["method"]],
+        method_name=METHODS[step["method"]].display_name,
+        method_description=METHODS[step["method"]].description,
         classes=", ".join(classes),
         source=source,
         results=_results(step).rstrip("\n"),
@@ -484,7 +464,7 @@ def _results(step):
 def _final_results(step, report):
     """What a final-run step trained on (``trained.json``), and the
     protocol's cross-validated results."""
-    training = FINAL_TRAINING[step["method"]].format(
+    training = METHODS[step["method"]].final_training.format(
         count=report["train_utterances"], corpus=step["corpus"]
     )
     return _template("results_final.md").format(

@@ -6,8 +6,8 @@ passes on too little for emotions through its frozen feature encoder (a
 logistic regression on its pooled frame features scored 38 % / 61 % UA on
 the demo's CASIA-like / IEMOCAP-like fold 0, against 81 % / 86 % for MFCC
 statistics). So the ``tiny-*-pretrained`` models of
-:mod:`speechbrain_sercl.backbone` are pretrained once, without labels, the
-way DistilHuBERT learns from a teacher: each frame of the transformer's
+:mod:`speechbrain_sercl.method.backbone` are pretrained once, without labels,
+the way DistilHuBERT learns from a teacher: each frame of the transformer's
 output regresses, through a linear head that is then thrown away, the
 standardised 80-band log-mel spectrum of a 50 ms window centred on the
 frame (hop 320 samples; the window is long enough to resolve the
@@ -22,7 +22,7 @@ Example
 -------
 >>> import torch
 >>> from transformers import AutoConfig, AutoModel
->>> from speechbrain_sercl.backbone import TINY_MODELS
+>>> from speechbrain_sercl.method.tiny import TINY_MODELS
 >>> model = AutoModel.from_config(
 ...     AutoConfig.for_model(**TINY_MODELS["tiny-wavlm"])
 ... )

@@ -1,8 +1,8 @@
 """The end of ``sercl demo``: export a trained model and use it as users do.
 
 After the fold runner, the demo exports run 0's stage-2 model of one
-corpus (:func:`speechbrain_sercl.export.export_step`), loads it back with
-SpeechBrain's ``EncoderClassifier.from_hparams`` and classifies one test
+corpus (:func:`speechbrain_sercl.inference.export.export_step`), loads it back
+with SpeechBrain's ``EncoderClassifier.from_hparams`` and classifies one test
 utterance of each emotion of that run, printing what it predicted next to
 the truth. After the final run (``sercl demo --final``), which has no
 test part, it exports the final model and classifies training utterances.
@@ -23,7 +23,7 @@ import os
 
 from speechbrain_sercl import layout
 from speechbrain_sercl.data.manifest import load_manifest
-from speechbrain_sercl.export import export_step
+from speechbrain_sercl.inference.export import export_step
 
 __all__ = ["MODEL_FOLDER", "one_per_emotion", "try_exported_model"]
 
@@ -36,7 +36,7 @@ def try_exported_model(runner, corpus, fold=0):
 
     Arguments
     ---------
-    runner : speechbrain_sercl.runner.FoldRunner
+    runner : speechbrain_sercl.protocol.runner.FoldRunner
         A runner that has run (its corpora are prepared).
     corpus : str
         The corpus whose stage-2 model to export.

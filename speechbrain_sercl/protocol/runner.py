@@ -9,11 +9,11 @@ Then, for each run, it runs stage 1 (``train_contrastive.py``) on the
 union of the corpora's training parts, and per corpus stage 2
 (``classifier.yaml``: frozen stage-1 model), the FT baseline
 (``finetune.yaml``) and the classical floor
-(:mod:`speechbrain_sercl.classical`, in this process: seconds), each tested
-on that corpus's test part. With two corpora or more, each stage-2 and FT
+(:mod:`speechbrain_sercl.protocol.classical`, in this process: seconds), each
+tested on that corpus's test part. With two corpora or more, each stage-2 and FT
 model of the run is then also tested on the other corpora's test parts, on
-the emotions they share (:mod:`speechbrain_sercl.cross_corpus`; off with
-``cross_corpus=False``).
+the emotions they share (:mod:`speechbrain_sercl.protocol.cross_corpus`; off
+with ``cross_corpus=False``).
 
 With ``final=True`` (``sercl folds --final``) it runs the final run instead
 of the protocol's runs, for publishing: stage 1 on every utterance of every
@@ -40,7 +40,8 @@ receives:
   protocol, folders, speech model), where the step's YAML declares them;
 - its corpus (name, release folder, reader, reader options) and run;
 - the stage-1 YAML's ``method_overrides`` for its method;
-- the command line's overrides (see :mod:`speechbrain_sercl.overrides`):
+- the command line's overrides (see
+:mod:`speechbrain_sercl.protocol.overrides`):
   ``--key=value`` where the step's YAML declares ``key`` (``corpora``
   reaches stage 1 alone: the other steps derive theirs from it),
   ``--<method>.key=value`` for one method; an override that no step
@@ -59,13 +60,10 @@ import re
 import shlex
 import subprocess
 import sys
-from importlib import resources
 from typing import NamedTuple
 
-import ruamel.yaml
-from hyperpyyaml import resolve_references
-
 from speechbrain_sercl import layout
+from speechbrain_sercl.config import read_config, shipped_hparams
 from speechbrain_sercl.data.corpora import corpus_specs, prepare_corpora
 from speechbrain_sercl.data.folds import n_folds_of, select_run
 from speechbrain_sercl.data.manifest import load_manifest
@@ -76,8 +74,13 @@ from speechbrain_sercl.fingerprints import (
     settings_of,
     step_fingerprint,
 )
-from speechbrain_sercl.locking import folder_lock
-from speechbrain_sercl.overrides import (
+from speechbrain_sercl.method.registry import (
+    METHODS,
+    method_names,
+    recipe_path,
+)
+from speechbrain_sercl.protocol.locking import folder_lock
+from speechbrain_sercl.protocol.overrides import (
     declared_keys,
     override_arguments,
     parse_arguments,
@@ -91,24 +94,15 @@ from speechbrain_sercl.step_records import (
 
 __all__ = [
     "FoldRunner",
-    "METHODS",
     "SHARED_KEYS",
     "StepFailed",
-    "read_config",
-    "recipe_path",
-    "shipped_hparams",
 ]
 
-RECIPE_METHODS = ("classifier", "finetune")
-CLASSICAL = layout.CLASSICAL
+# The steps trained by a recipe for each corpus of a run.
+RECIPE_METHODS = method_names(per_corpus=True, runs_recipe=True)
+# What ``methods`` may name: the steps made for each corpus of a run.
+CORPUS_METHODS = method_names(per_corpus=True)
 CROSS_CORPUS = layout.CROSS_CORPUS
-METHODS = (*RECIPE_METHODS, CLASSICAL)
-STEPS = (layout.STAGE1, *RECIPE_METHODS)
-RECIPES = {
-    layout.STAGE1: "train_contrastive.py",
-    "classifier": "train_classifier.py",
-    "finetune": "train_classifier.py",
-}
 # Settings of the experiment that every step takes from the stage-1 YAML.
 SHARED_KEYS = (
     "seed",
@@ -144,83 +138,6 @@ class StepFailed(RuntimeError):
     """A step of the protocol ended with an error (the message says where)."""
 
 
-def shipped_hparams(name):
-    """The path of a YAML that ships with the package.
-
-    Arguments
-    ---------
-    name : str
-        ``wavlm``, ``hubert``, ``demo``, ``classifier`` or ``finetune``
-        (``.yaml`` may be given).
-
-    Returns
-    -------
-    str
-        Its path inside the installed package.
-
-    Example
-    -------
-    >>> os.path.basename(shipped_hparams("wavlm"))
-    'wavlm.yaml'
-    >>> shipped_hparams("msp")
-    Traceback (most recent call last):
-    ...
-    FileNotFoundError: no shipped hparams 'msp'; shipped: classifier, ...
-    """
-    folder = resources.files("speechbrain_sercl") / "hparams"
-    stem = name[: -len(".yaml")] if name.endswith(".yaml") else name
-    path = folder / f"{stem}.yaml"
-    if not path.is_file():
-        shipped = sorted(p.name[:-5] for p in folder.iterdir())
-        raise FileNotFoundError(
-            f"no shipped hparams {name!r}; shipped: {', '.join(shipped)}"
-        )
-    return str(path)
-
-
-def recipe_path(method):
-    """The recipe script of a method, inside the installed package.
-
-    Arguments
-    ---------
-    method : str
-        ``contrastive``, ``classifier`` or ``finetune``.
-
-    Returns
-    -------
-    str
-        The script's path.
-
-    Example
-    -------
-    >>> os.path.basename(recipe_path("finetune"))
-    'train_classifier.py'
-    """
-    recipes = resources.files("speechbrain_sercl") / "recipes"
-    return str(recipes / "CrossCorpus" / RECIPES[method])
-
-
-def read_config(hparams_file, overrides):
-    """Read the plain values of a YAML without building its objects.
-
-    Arguments
-    ---------
-    hparams_file : str
-        The hyperpyyaml file.
-    overrides : dict
-        Overrides of its keys.
-
-    Returns
-    -------
-    dict
-        The YAML with references resolved (tags such as ``!new:`` left
-        unevaluated).
-    """
-    with open(hparams_file, encoding="utf-8") as stream:
-        resolved = resolve_references(stream, overrides)
-    return ruamel.yaml.YAML(typ="rt").load(resolved)
-
-
 class FoldRunner:
     """Run stage 1, stage 2 and the FT baseline over every fold.
 
@@ -229,7 +146,8 @@ class FoldRunner:
     hparams : str
         The stage-1 YAML: a path, or the name of a shipped one.
     arguments : list of str
-        Run options and overrides (see :mod:`speechbrain_sercl.overrides`).
+        Run options and overrides (see
+        :mod:`speechbrain_sercl.protocol.overrides`).
     methods : tuple of str
         What is trained and tested per corpus: ``classifier`` (stage 2,
         after stage 1), ``finetune`` (FT) and ``classical`` (the floor).
@@ -242,7 +160,7 @@ class FoldRunner:
         protocol's runs.
     cross_corpus : bool
         After each run's steps, test its stage-2 and FT models on the other
-        corpora (:mod:`speechbrain_sercl.cross_corpus`).
+        corpora (:mod:`speechbrain_sercl.protocol.cross_corpus`).
     retrain_changed : bool
         Train anew a step made from other data or settings than now (or
         with no record) instead of stopping the run.
@@ -252,16 +170,18 @@ class FoldRunner:
         self,
         hparams,
         arguments=(),
-        methods=METHODS,
+        methods=CORPUS_METHODS,
         launcher=None,
         runs=None,
         final=False,
         cross_corpus=True,
         retrain_changed=False,
     ):
-        unknown = set(methods) - set(METHODS)
+        unknown = set(methods) - set(CORPUS_METHODS)
         if unknown:
-            raise ValueError(f"unknown methods {sorted(unknown)}: {METHODS}")
+            raise ValueError(
+                f"unknown methods {sorted(unknown)}: {CORPUS_METHODS}"
+            )
         _check_final(final, methods, runs)
         self.final = final
         self.cross_corpus = cross_corpus
@@ -271,12 +191,15 @@ class FoldRunner:
         self.runs = runs
         self.step_files = {
             layout.STAGE1: _hparams_path(hparams),
-            **{method: shipped_hparams(method) for method in RECIPE_METHODS},
+            **{
+                method: shipped_hparams(METHODS[method].hparams)
+                for method in RECIPE_METHODS
+            },
         }
         self.declared = {
             step: declared_keys(path) for step, path in self.step_files.items()
         }
-        given = parse_arguments(arguments, STEPS)
+        given = parse_arguments(arguments, method_names(runs_recipe=True))
         self.run_options = given.run_options
         self._check_keys(given)
         self.stage1_overrides = {
@@ -310,7 +233,7 @@ class FoldRunner:
     def run(self):
         """Prepare the corpora, then run every missing step of every run
         (or of the final run), holding the experiment folder's lock
-        (:mod:`speechbrain_sercl.locking`) from before the data is
+        (:mod:`speechbrain_sercl.protocol.locking`) from before the data is
         generated or prepared to the last step.
 
         Returns
@@ -404,7 +327,7 @@ class FoldRunner:
             )
         for corpus in self.corpora_of(fold):
             for method in self.methods:
-                if method == CLASSICAL:
+                if method == layout.CLASSICAL:
                     if not layout.is_final(fold):
                         self.run_classical(fold, corpus)
                     continue
@@ -431,7 +354,7 @@ class FoldRunner:
         # Imported here, as the floor's modules: a step's own process
         # (which reads its settings with this module) never needs them,
         # and they take seconds to import.
-        from speechbrain_sercl.cross_corpus import evaluate_run
+        from speechbrain_sercl.protocol.cross_corpus import evaluate_run
 
         pairs = [
             (fold, CROSS_CORPUS, method, source, target)
@@ -512,12 +435,12 @@ class FoldRunner:
         corpus : str
             The corpus name.
         """
-        from speechbrain_sercl.classical import (
+        from speechbrain_sercl.protocol.classical import (
             run_classical,
             utterance_features,
         )
 
-        step = self._claim(fold, CLASSICAL, corpus)
+        step = self._claim(fold, layout.CLASSICAL, corpus)
         if step is None:
             return
         output = step.folder
@@ -531,7 +454,7 @@ class FoldRunner:
         )
         self._finish(step)
         print(
-            f"[sercl] {CLASSICAL} floor, {corpus}, run {fold}: UA "
+            f"[sercl] {layout.CLASSICAL} floor, {corpus}, run {fold}: UA "
             f"{100 * metrics['UA']:.2f} %",
             flush=True,
         )
@@ -583,7 +506,7 @@ class FoldRunner:
             steps += [
                 (fold, method, corpus)
                 for corpus in tested
-                for method in METHODS
+                for method in CORPUS_METHODS
             ]
             if len(tested) > 1:
                 steps += [
@@ -693,7 +616,7 @@ class FoldRunner:
         if method not in self.settings:
             if method == CROSS_CORPUS:  # the tested step's, nothing more
                 self.settings[method] = {}
-            elif method == CLASSICAL:
+            elif method == layout.CLASSICAL:
                 self.settings[method] = {"seed": self.config["seed"]}
             else:
                 # Any corpus: what is its own is replaced by placeholders.
@@ -880,7 +803,7 @@ def _check_final(final, methods, runs):
             "--final and --runs exclude each other: the final run is one "
             "run on all the data (run the protocol's runs without --final)"
         )
-    if set(methods) <= {CLASSICAL}:
+    if set(methods) <= {layout.CLASSICAL}:
         raise ValueError(
             "the final run trains classifier and/or finetune; the classical "
             "floor has no final run (it needs a test part)"

@@ -8,7 +8,7 @@
   fine-tuning of the transformer, pooling and classifier, per corpus.
 
 Every Brain enforces its freeze policy on the speech model (module
-``ssl``, a :class:`speechbrain_sercl.backbone.SSLBackbone`) whatever the
+``ssl``, a :class:`speechbrain_sercl.method.backbone.SSLBackbone`) whatever the
 YAML says, applies its epoch-wise learning-rate schedule to parameter groups
 whose relative rates come from ``hparams.lr_scales`` (the transformer runs
 at 0.4x), clips the gradients of all its trainable parameters together
@@ -18,7 +18,7 @@ every training epoch (and mid-epoch with SpeechBrain's
 resumes where it stopped.
 
 Expected hparams: ``lr_schedule`` (a
-:class:`~speechbrain_sercl.schedulers.MultiStepScheduler`), ``lr_scales``
+:class:`~speechbrain_sercl.method.schedulers.MultiStepScheduler`), ``lr_scales``
 (module name -> rate multiplier), ``train_logger``, and optionally
 ``train_crop`` (an :class:`~speechbrain_sercl.data.pipeline.EpochCrop`);
 ``contrastive_loss`` for stage 1; ``output_folder`` for test reports
@@ -45,12 +45,12 @@ from speechbrain.utils.distributed import if_main_process
 
 from speechbrain_sercl import layout
 from speechbrain_sercl.atomic import writing_atomically
-from speechbrain_sercl.embedding import pool_utterances
-from speechbrain_sercl.feature_cache import build_cache
-from speechbrain_sercl.losses import positive_mask_from_labels
+from speechbrain_sercl.method.embedding import pool_utterances
+from speechbrain_sercl.method.feature_cache import build_cache
+from speechbrain_sercl.method.losses import positive_mask_from_labels
+from speechbrain_sercl.method.schedulers import set_learning_rate
 from speechbrain_sercl.metrics import EmotionMetricStats
-from speechbrain_sercl.report import write_predictions
-from speechbrain_sercl.schedulers import set_learning_rate
+from speechbrain_sercl.predictions import write_predictions
 
 __all__ = [
     "ClassifierBrain",
@@ -284,7 +284,7 @@ class EmotionBrain(sb.Brain):
         over each utterance's valid frames.
 
         A batch of cached features (stage 2, see
-        :mod:`speechbrain_sercl.feature_cache`) goes to the pooling
+        :mod:`speechbrain_sercl.method.feature_cache`) goes to the pooling
         directly, in float32.
 
         Arguments
@@ -365,9 +365,9 @@ class ContrastiveBrain(EmotionBrain):
     """Stage 1: contrastive fine-tuning on cross-corpus batches.
 
     Batches come from
-    :class:`~speechbrain_sercl.sampler.CrossCorpusBatchSampler`, positives
-    first: the batch's emotion is the emotion of its first utterance, which
-    stays true when DDP hands whole batches to different processes. Logs
+    :class:`~speechbrain_sercl.method.sampler.CrossCorpusBatchSampler`,
+    positives first: the batch's emotion is the emotion of its first utterance,
+    which stays true when DDP hands whole batches to different processes. Logs
     each loss term and the mean positive / negative cosine similarities.
     Modules: ``ssl`` and ``pooling``.
     """
@@ -423,7 +423,7 @@ class ClassifierBrain(EmotionBrain):
     also provides ``corpus`` and ``speaker``. The test stage writes, into
     ``hparams.output_folder`` and on the main process only,
     ``predictions.csv`` (one row per test utterance, see
-    :func:`speechbrain_sercl.report.write_predictions`) and then
+    :func:`speechbrain_sercl.reporting.results.write_predictions`) and then
     ``test_metrics.json`` (UA, WA, macro-F1, confusion matrix, class
     names), the sign of a finished step.
 
@@ -460,7 +460,7 @@ class ClassifierBrain(EmotionBrain):
 
         Returns
         -------
-        speechbrain_sercl.feature_cache.CachedFeatures or None
+        speechbrain_sercl.method.feature_cache.CachedFeatures or None
             None when the cache is off (or the YAML has no such setting).
         """
         if not getattr(self.hparams, "use_feature_cache", False):

@@ -14,7 +14,9 @@ The check is therefore an allow-list of one shape: the template every
 export is written from (``templates/inference.yaml``). A file is accepted
 only if it has the template's keys, tags (the exact ``!new:``, ``!name:``
 and ``!apply:`` targets, with the template's arguments), references and
-constants; only the template's ``!PLACEHOLDER`` values may differ, and they
+constants (a target may keep its spelling of version 0.1, see
+:mod:`speechbrain_sercl._moved`: exports written before still load); only
+the template's ``!PLACEHOLDER`` values may differ, and they
 must be plain data: numbers, strings, lists and mappings with string
 keys, with no tag, no anchor or alias, no key that turns on remote code
 (:data:`REMOTE_CODE_KEYS`) and no string that HyperPyYAML would read as a
@@ -37,6 +39,8 @@ from importlib import resources
 
 import ruamel.yaml
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+from speechbrain_sercl._moved import is_old_spelling
 
 __all__ = [
     "REMOTE_CODE_KEYS",
@@ -214,7 +218,7 @@ class _Comparison:
         reused = self._reused(node, where)
         if reused:
             return [reused]
-        if type(node) is not type(expected) or node.tag != expected.tag:
+        if type(node) is not type(expected) or not _same_tag(node, expected):
             return [_line(node, _not_in_export(node, where, expected))]
         if isinstance(node, MappingNode):
             return self._mapping_differences(node, expected, where)
@@ -317,6 +321,12 @@ class _Comparison:
             )
             for problem in self.differences(item, wanted, f"{where}[{index}]")
         ]
+
+
+def _same_tag(node, expected):
+    """Whether ``node`` has the template's tag, or its spelling in an
+    export of version 0.1 (:mod:`speechbrain_sercl._moved`)."""
+    return node.tag == expected.tag or is_old_spelling(node.tag, expected.tag)
 
 
 def _may_be_tuple(node):
