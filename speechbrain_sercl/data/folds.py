@@ -58,6 +58,7 @@ import random
 
 from speechbrain.utils.distributed import run_on_main
 
+from speechbrain_sercl.atomic import writing_atomically
 from speechbrain_sercl.data.pipeline import load_manifests
 from speechbrain_sercl.layout import FOLD_SPLIT_FILE, check_fold, is_final
 
@@ -414,10 +415,9 @@ def write_folds(
         "emotions": {u: manifest[u]["emotion"] for u in sorted(manifest)},
         "assignment": dict(sorted(folds.items())),
     }
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=1, ensure_ascii=False)
-    os.replace(temporary, path)
+    with writing_atomically(path) as temporary:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(record, handle, indent=1, ensure_ascii=False)
     return path
 
 

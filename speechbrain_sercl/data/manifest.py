@@ -841,7 +841,7 @@ def write_json_atomic(obj, path):
     >>> json.loads(path.read_text())
     {'a': 1}
     """
-    _write_atomic(_json_bytes(obj, path), path)
+    _write_bytes(_json_bytes(obj, path), path)
 
 
 def _json_bytes(obj, path):
@@ -856,13 +856,11 @@ def _json_bytes(obj, path):
         ) from error
 
 
-def _write_atomic(data, path):
-    """Replace ``path`` by ``data`` in one step (see ``writing_atomically``)."""
+def _write_bytes(data, path):
+    """Replace ``path`` by ``data`` in one step (``writing_atomically``)."""
     with writing_atomically(path) as tmp_path:
         with open(tmp_path, "wb") as tmp_file:
             tmp_file.write(data)
-            tmp_file.flush()
-            os.fsync(tmp_file.fileno())
 
 
 def load_manifest(path):
@@ -1029,7 +1027,7 @@ def prepare_manifest(scan, corpus, save_folder, options, validate=True):
     if os.path.exists(options_path):
         os.unlink(options_path)
     for path, data in encoded.items():
-        _write_atomic(data, path)
+        _write_bytes(data, path)
     return report
 
 
