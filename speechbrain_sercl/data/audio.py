@@ -40,7 +40,6 @@ __all__ = [
     "AudioError",
     "AudioFormat",
     "AudioInfo",
-    "audio_duration",
     "audio_format",
     "inspect_audio",
     "load_audio",
@@ -412,35 +411,6 @@ def audio_format(path):
     except (sf.SoundFileError, RuntimeError) as error:
         raise _unreadable(path, error) from error
     return AudioFormat(info.samplerate, info.channels, info.frames)
-
-
-def audio_duration(path):
-    """Length of a sound file in seconds, read from its header only.
-
-    Arguments
-    ---------
-    path : str or os.PathLike
-        The sound file.
-
-    Returns
-    -------
-    float
-        ``frames / sample_rate``.
-
-    Raises
-    ------
-    AudioError
-        When the file is missing or its header is unreadable.
-
-    Example
-    -------
-    >>> import numpy as np, soundfile as sf
-    >>> path = getfixture("tmp_path") / "a.wav"
-    >>> sf.write(path, np.zeros(11025), 22050)
-    >>> audio_duration(path)
-    0.5
-    """
-    return audio_format(path).duration
 
 
 def reading_conversions(audio, sample_rate=TARGET_SAMPLE_RATE):

@@ -70,7 +70,6 @@ __all__ = [
     "find_release_root",
     "add_named_files",
     "prepare_once",
-    "write_json_atomic",
     "load_manifest",
     "load_prepared_report",
     "prepare_manifest",
@@ -821,29 +820,6 @@ def prepare_once(options, save_folder, scan_corpus):
     )
 
 
-def write_json_atomic(obj, path):
-    """Write ``obj`` as JSON to ``path`` so that readers never see half a file.
-
-    The JSON goes to a temporary file in the same folder, which then
-    replaces ``path`` in one step.
-
-    Arguments
-    ---------
-    obj : object
-        Anything ``json.dump`` accepts.
-    path : str or os.PathLike
-        The destination.
-
-    Example
-    -------
-    >>> path = getfixture("tmp_path") / "x.json"
-    >>> write_json_atomic({"a": 1}, path)
-    >>> json.loads(path.read_text())
-    {'a': 1}
-    """
-    _write_bytes(_json_bytes(obj, path), path)
-
-
 def _json_bytes(obj, path):
     """``obj`` as the UTF-8 JSON text of ``path``; an error names it."""
     try:
@@ -880,7 +856,7 @@ def load_manifest(path):
     Example
     -------
     >>> path = getfixture("tmp_path") / "manifest.json"
-    >>> write_json_atomic({"u": {"emotion": "sad"}}, path)
+    >>> _ = path.write_text(json.dumps({"u": {"emotion": "sad"}}))
     >>> load_manifest(path)["u"]["emotion"]
     'sad'
     """
@@ -953,7 +929,8 @@ def prepared_release(save_folder):
     >>> folder = getfixture("tmp_path")
     >>> prepared_release(folder) is None
     True
-    >>> write_json_atomic({"release": {"digest": "ab"}}, folder / OPTIONS_FILE)
+    >>> options = json.dumps({"release": {"digest": "ab"}})
+    >>> _ = (folder / OPTIONS_FILE).write_text(options)
     >>> prepared_release(folder)
     'ab'
     """

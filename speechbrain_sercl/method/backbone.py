@@ -54,9 +54,7 @@ from speechbrain_sercl.method.sources import model_type_of, resolve_source
 __all__ = [
     "STAGES",
     "SSLBackbone",
-    "encoder_parameters",
     "frame_count",
-    "trainable_parameter_names",
 ]
 
 STAGES = ("contrastive", "finetune", "classifier")
@@ -156,10 +154,12 @@ class SSLBackbone(torch.nn.Module):
         training mode; if False, it never applies.
     train_front_end : bool
         If True, the ``"contrastive"`` and ``"finetune"`` stages also train
-        the CNN feature encoder and the feature projection. Only for a
-        randomly initialised model (the demo's tiny ones): a random front
-        end has nothing pre-trained to keep, and frozen it passes on too
-        little for emotions. The paper's models keep it False.
+        the CNN feature encoder and the feature projection. For a randomly
+        initialised model (the random tiny ones, or a configuration
+        without weights): a random front end has nothing pre-trained to
+        keep, and frozen it passes on too little for emotions
+        (docs/design.md). No shipped YAML sets it: the paper's models and
+        the demo's pretrained tiny model keep it False.
 
     Example
     -------
@@ -168,7 +168,7 @@ class SSLBackbone(torch.nn.Module):
     >>> hidden.shape == (2, 50, backbone.hidden_size)
     True
     >>> backbone.set_stage("classifier")
-    >>> trainable_parameter_names(backbone)
+    >>> [name for name, p in backbone.named_parameters() if p.requires_grad]
     []
     """
 
@@ -414,60 +414,3 @@ class SSLBackbone(torch.nn.Module):
         with _layer_states(model.encoder.layers) as states:
             model.encoder(hidden, frame_mask)
         return torch.stack(states)
-
-
-def trainable_parameter_names(module):
-    """Lists the names of the parameters that require grad, sorted.
-
-    Arguments
-    ---------
-    module : torch.nn.Module
-        Any module.
-
-    Returns
-    -------
-    list of str
-        The sorted names.
-
-    Example
-    -------
-    >>> layer = torch.nn.Linear(2, 2)
-    >>> _ = layer.bias.requires_grad_(False)
-    >>> trainable_parameter_names(layer)
-    ['weight']
-    """
-    return sorted(
-        name
-        for name, parameter in module.named_parameters()
-        if parameter.requires_grad
-    )
-
-
-def encoder_parameters(backbone):
-    """The trainable parameters of the transformer encoder.
-
-    Meant for an optimizer parameter group with its own learning rate;
-    empty in the ``"classifier"`` stage.
-
-    Arguments
-    ---------
-    backbone : SSLBackbone
-        The speech model.
-
-    Returns
-    -------
-    list of torch.nn.Parameter
-        The encoder parameters that require grad.
-
-    Example
-    -------
-    >>> backbone = SSLBackbone("tiny-hubert", getfixture("tmp_path"))
-    >>> params = encoder_parameters(backbone)
-    >>> len(params) == len(trainable_parameter_names(backbone))
-    True
-    """
-    return [
-        parameter
-        for parameter in backbone.hf_model.encoder.parameters()
-        if parameter.requires_grad
-    ]

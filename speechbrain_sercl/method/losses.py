@@ -39,9 +39,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "ContrastiveLossOutput",
-    "CosineMarginLoss",
     "CrossCorpusContrastiveLoss",
-    "SupervisedInfoNCELoss",
     "cosine_margin_loss",
     "cosine_similarity_matrix",
     "cross_corpus_contrastive_loss",
@@ -309,91 +307,6 @@ def cross_corpus_contrastive_loss(
         positive_similarity=positive_similarity,
         negative_similarity=negative_similarity,
     )
-
-
-class SupervisedInfoNCELoss(torch.nn.Module):
-    """Module form of :func:`supervised_infonce`.
-
-    Arguments
-    ---------
-    temperature : float
-        The temperature ``tau`` (> 0).
-
-    Example
-    -------
-    >>> import torch
-    >>> loss = SupervisedInfoNCELoss(temperature=0.1)
-    >>> mask = torch.tensor([True, True, False])
-    >>> loss(torch.randn(3, 1, 4), mask).shape
-    torch.Size([])
-    """
-
-    def __init__(self, temperature=0.07):
-        super().__init__()
-        _check_positive_number(temperature, "temperature")
-        self.temperature = temperature
-
-    def forward(self, embeddings, positive_mask):
-        """Compute the loss.
-
-        Arguments
-        ---------
-        embeddings : torch.Tensor
-            Shape ``[N, D]`` or ``[N, 1, D]``.
-        positive_mask : torch.Tensor
-            Boolean, shape ``[N]``.
-
-        Returns
-        -------
-        torch.Tensor
-            The scalar loss.
-        """
-        return supervised_infonce(embeddings, positive_mask, self.temperature)
-
-
-class CosineMarginLoss(torch.nn.Module):
-    """Module form of :func:`cosine_margin_loss`.
-
-    Arguments
-    ---------
-    alpha : float
-        Weight (>= 0) of the alignment term.
-    margin : float
-        Cosine margin in [-1, 1].
-
-    Example
-    -------
-    >>> import torch
-    >>> loss = CosineMarginLoss(alpha=0.5, margin=0.4)
-    >>> same = torch.ones(3, 2)  # identical: no alignment cost, cosine 1
-    >>> loss(same, torch.tensor([True, True, False]))
-    tensor(0.6000)
-    """
-
-    def __init__(self, alpha=0.5, margin=0.4):
-        super().__init__()
-        _check_alpha_margin(alpha, margin)
-        self.alpha = alpha
-        self.margin = margin
-
-    def forward(self, embeddings, positive_mask):
-        """Compute the loss.
-
-        Arguments
-        ---------
-        embeddings : torch.Tensor
-            Shape ``[N, D]`` or ``[N, 1, D]``.
-        positive_mask : torch.Tensor
-            Boolean, shape ``[N]``.
-
-        Returns
-        -------
-        torch.Tensor
-            The scalar loss.
-        """
-        return cosine_margin_loss(
-            embeddings, positive_mask, self.alpha, self.margin
-        )
 
 
 class CrossCorpusContrastiveLoss(torch.nn.Module):

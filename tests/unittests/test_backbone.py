@@ -13,11 +13,28 @@ from transformers import AutoConfig, AutoModel, Wav2Vec2FeatureExtractor
 from speechbrain_sercl.method.backbone import (
     STAGES,
     SSLBackbone,
-    encoder_parameters,
-    trainable_parameter_names,
 )
 from speechbrain_sercl.method.sources import model_type_of, resolve_source
 from speechbrain_sercl.method.tiny import TINY_MODELS, materialise_tiny_model
+
+
+def trainable_parameter_names(module):
+    """The sorted names of the parameters that require grad."""
+    return sorted(
+        name
+        for name, parameter in module.named_parameters()
+        if parameter.requires_grad
+    )
+
+
+def encoder_parameters(backbone):
+    """The transformer encoder's parameters that require grad."""
+    return [
+        parameter
+        for parameter in backbone.hf_model.encoder.parameters()
+        if parameter.requires_grad
+    ]
+
 
 TINY_NAMES = ["tiny-wavlm", "tiny-hubert"]
 SAMPLE_RATE = 16000
