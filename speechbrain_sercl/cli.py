@@ -50,7 +50,7 @@ from speechbrain_sercl.layout import (
     FINAL_RUN,
     RESULTS_JSON,
     RESULTS_MARKDOWN,
-    fold_of_folder,
+    run_of_folder,
 )
 from speechbrain_sercl.method.registry import method_names
 from speechbrain_sercl.protocol.cross_corpus import write_cross_corpus
@@ -340,11 +340,11 @@ def _show_results(runner):
     if runner.final:
         _print_final_run(runner)
         return
-    fold = (runner.runs or [0])[0]
-    _report(runner.protocol_folder, fold, device=_device(runner.run_options))
+    run = (runner.runs or [0])[0]
+    _report(runner.protocol_folder, run, device=_device(runner.run_options))
 
 
-def _report(protocol_folder, fold, **options):
+def _report(protocol_folder, run, **options):
     """Write and show a protocol's results, cross-corpus table and report,
     of the steps made from the current data and settings alone (the others
     are named); False when the figures could not be drawn (said on the
@@ -354,7 +354,7 @@ def _report(protocol_folder, fold, **options):
         print(f"[sercl] left out of the results: {step}: {reason}")
     cross_corpus = write_cross_corpus(protocol_folder, check.accepted)
     try:
-        report = write_report(protocol_folder, fold, check=check, **options)
+        report = write_report(protocol_folder, run, check=check, **options)
     except PlottingUnavailable as error:
         report = None
         print(f"No figures and no report: {error}", file=sys.stderr)
@@ -411,9 +411,9 @@ def _run_demo(args):
 def _try_demo_model(runner):
     """Export run 0's (or the final run's) stage-2 model of the first
     corpus and classify a few files with it, when that run was trained."""
-    fold = FINAL_RUN if runner.final else 0
-    if DEMO_METHOD in runner.methods and fold in (runner.runs or [fold]):
-        try_exported_model(runner, next(iter(runner.corpora)), fold)
+    run = FINAL_RUN if runner.final else 0
+    if DEMO_METHOD in runner.methods and run in (runner.runs or [run]):
+        try_exported_model(runner, next(iter(runner.corpora)), run)
 
 
 def _add_push_parser(subparsers):
@@ -702,7 +702,7 @@ def protocol_folders(folder):
 
 def _holds_runs(folder):
     return os.path.isdir(folder) and any(
-        fold_of_folder(name) is not None for name in os.listdir(folder)
+        run_of_folder(name) is not None for name in os.listdir(folder)
     )
 
 

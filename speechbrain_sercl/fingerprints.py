@@ -63,7 +63,10 @@ __all__ = [
 
 # Keys a step's data fingerprint holds already (its run, its corpora and
 # what they contain).
-DATA_KEYS = ("fold", "corpus", "reader", "reader_options", "corpora")
+DATA_KEYS = ("run", "fold", "corpus", "reader", "reader_options", "corpora")
+# The run key is recorded under its name of version 0.1, so that the
+# records written before it was renamed still match.
+_RECORDED_NAMES = {"run": "fold"}
 OTHER_STEPS_KEYS = ("method_overrides",)
 # SpeechBrain run options that do not change what a step computes.
 NEUTRAL_RUN_OPTIONS = (
@@ -205,11 +208,11 @@ def placeholders(keys):
 
     Example
     -------
-    >>> placeholders(["lr", "fold", "output_folder"])
-    {'fold': '$fold', 'output_folder': '$output_folder'}
+    >>> placeholders(["lr", "corpus", "output_folder"])
+    {'corpus': '$corpus', 'output_folder': '$output_folder'}
     """
     return {
-        key: _PLACEHOLDER + key
+        key: _PLACEHOLDER + _RECORDED_NAMES.get(key, key)
         for key in sorted(keys)
         if key in DATA_KEYS or is_location(key)
     }
@@ -264,7 +267,7 @@ def settings_of(config, run_options=()):
     {'lr': 0.1, 'run_options': ['--precision=bf16']}
     """
     settings = {
-        str(key): _plain(value)
+        _RECORDED_NAMES.get(str(key), str(key)): _plain(value)
         for key, value in config.items()
         if key not in OTHER_STEPS_KEYS
     }

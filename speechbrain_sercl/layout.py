@@ -25,7 +25,7 @@ An experiment (one speech model, one seed) writes::
                                          it finishes: its old folder, at
                                          the same place (fold_<i>/...)
 
-The final run (``fold`` = :data:`FINAL_RUN`) trains stage 1 on every
+The final run (``run`` = :data:`FINAL_RUN`) trains stage 1 on every
 utterance of every corpus and stage 2 / FT on every utterance of each
 corpus, for publishing; it has no test part, so its steps end with
 ``trained.json`` instead of a test report (:func:`finished_file`).
@@ -90,7 +90,7 @@ __all__ = [
     "TRAINING_CURVES_FIGURE",
     "TRAIN_LOG_FILE",
     "analysis_file",
-    "check_fold",
+    "check_run",
     "confusion_figure",
     "corpus_folder",
     "cross_corpus_folder",
@@ -98,7 +98,7 @@ __all__ = [
     "encoder_folder",
     "feature_cache_folder",
     "finished_file",
-    "fold_of_folder",
+    "run_of_folder",
     "is_final",
     "lock_file",
     "protocol_folder",
@@ -121,7 +121,7 @@ ENCODER_FILE = "ssl.ckpt"  # written last: a finished stage 1
 POOLING_FILE = "pooling.ckpt"
 TEST_REPORT_FILE = "test_metrics.json"  # written last: a finished step
 TRAINED_FILE = "trained.json"  # written last: a finished final-run step
-FINAL_RUN = "final"  # the fold value of the run on all the data
+FINAL_RUN = "final"  # the run value of the run on all the data
 PREDICTIONS_FILE = "predictions.csv"
 FOLD_SPLIT_FILE = "fold_split.json"
 HPARAMS_FILE = "hyperparams.yaml"  # SpeechBrain's copy of a step's YAML
@@ -178,12 +178,12 @@ def protocol_folder(experiment_folder, protocol):
     return os.path.join(str(experiment_folder), str(protocol))
 
 
-def is_final(fold):
-    """Whether a fold value names the final run (all the data, no test).
+def is_final(run):
+    """Whether a run value names the final run (all the data, no test).
 
     Arguments
     ---------
-    fold : int or str
+    run : int or str
         A run index, or :data:`FINAL_RUN`.
 
     Returns
@@ -195,21 +195,21 @@ def is_final(fold):
     >>> is_final("final"), is_final(0)
     (True, False)
     """
-    return isinstance(fold, str) and fold == FINAL_RUN
+    return isinstance(run, str) and run == FINAL_RUN
 
 
-def check_fold(fold):
-    """A fold value as given, if it is a run index or :data:`FINAL_RUN`.
+def check_run(run):
+    """A run value as given, if it is a run index or :data:`FINAL_RUN`.
 
     Arguments
     ---------
-    fold : int or str
-        The ``fold`` of a YAML or command line.
+    run : int or str
+        The ``run`` of a YAML or command line.
 
     Returns
     -------
     int or str
-        ``fold``.
+        ``run``.
 
     Raises
     ------
@@ -218,25 +218,24 @@ def check_fold(fold):
 
     Example
     -------
-    >>> check_fold(2), check_fold("final")
+    >>> check_run(2), check_run("final")
     (2, 'final')
-    >>> check_fold("last")
+    >>> check_run("last")
     Traceback (most recent call last):
     ...
-    ValueError: fold must be a run index (0, 1, ...) or 'final', got 'last'
+    ValueError: run must be a run index (0, 1, ...) or 'final', got 'last'
     """
-    if is_final(fold):
-        return fold
-    if isinstance(fold, bool) or not isinstance(fold, int) or fold < 0:
+    if is_final(run):
+        return run
+    if isinstance(run, bool) or not isinstance(run, int) or run < 0:
         raise ValueError(
-            f"fold must be a run index (0, 1, ...) or {FINAL_RUN!r}, got "
-            f"{fold!r}"
+            f"run must be a run index (0, 1, ...) or {FINAL_RUN!r}, got {run!r}"
         )
-    return fold
+    return run
 
 
-def run_folder(experiment_folder, protocol, fold):
-    """The folder of run ``fold``, or of the final run.
+def run_folder(experiment_folder, protocol, run):
+    """The folder of run ``run``, or of the final run.
 
     Arguments
     ---------
@@ -244,13 +243,13 @@ def run_folder(experiment_folder, protocol, fold):
         The experiment's root.
     protocol : str
         The fold protocol.
-    fold : int or str
+    run : int or str
         The run index, or :data:`FINAL_RUN`.
 
     Returns
     -------
     str
-        ``<experiment_folder>/<protocol>/fold_<fold>``, or
+        ``<experiment_folder>/<protocol>/fold_<run>``, or
         ``<experiment_folder>/<protocol>/final``.
 
     Example
@@ -260,12 +259,12 @@ def run_folder(experiment_folder, protocol, fold):
     >>> run_folder("exp", "paper", FINAL_RUN)
     'exp/paper/final'
     """
-    fold = check_fold(fold)
-    name = FINAL_RUN if is_final(fold) else f"{_FOLD_PREFIX}{fold}"
+    run = check_run(run)
+    name = FINAL_RUN if is_final(run) else f"{_FOLD_PREFIX}{run}"
     return os.path.join(protocol_folder(experiment_folder, protocol), name)
 
 
-def fold_of_folder(name):
+def run_of_folder(name):
     """The run index of a ``fold_<i>`` folder name; None for any other
     (the final run's folder included).
 
@@ -281,9 +280,9 @@ def fold_of_folder(name):
 
     Example
     -------
-    >>> fold_of_folder("fold_3"), fold_of_folder("final")
+    >>> run_of_folder("fold_3"), run_of_folder("final")
     (3, None)
-    >>> fold_of_folder("fold_x"), fold_of_folder("results.json")
+    >>> run_of_folder("fold_x"), run_of_folder("results.json")
     (None, None)
     """
     index = name[len(_FOLD_PREFIX) :]
@@ -292,8 +291,8 @@ def fold_of_folder(name):
     return None
 
 
-def step_folder(experiment_folder, protocol, fold, method, corpus=None):
-    """The output folder of one step of run ``fold``.
+def step_folder(experiment_folder, protocol, run, method, corpus=None):
+    """The output folder of one step of run ``run``.
 
     Arguments
     ---------
@@ -301,7 +300,7 @@ def step_folder(experiment_folder, protocol, fold, method, corpus=None):
         The experiment's root.
     protocol : str
         The fold protocol.
-    fold : int or str
+    run : int or str
         The run index, or :data:`FINAL_RUN`.
     method : str
         ``contrastive`` (stage 1, all corpora), ``classifier`` (stage 2)
@@ -319,18 +318,18 @@ def step_folder(experiment_folder, protocol, fold, method, corpus=None):
     >>> step_folder("exp", "paper", 1, "finetune", "iemocap")
     'exp/paper/fold_1/iemocap/finetune'
     """
-    run = run_folder(experiment_folder, protocol, fold)
+    folder = run_folder(experiment_folder, protocol, run)
     if method == STAGE1:
-        return os.path.join(run, STAGE1)
+        return os.path.join(folder, STAGE1)
     if not corpus:
         raise ValueError(f"the {method!r} step is per corpus: name one")
-    return os.path.join(run, str(corpus), str(method))
+    return os.path.join(folder, str(corpus), str(method))
 
 
 def cross_corpus_folder(
     experiment_folder,
     protocol,
-    fold=None,
+    run=None,
     method=None,
     source=None,
     target=None,
@@ -343,10 +342,10 @@ def cross_corpus_folder(
         The experiment's root.
     protocol : str
         The fold protocol.
-    fold : int, optional
+    run : int, optional
         A run index; without it, the protocol's cross-corpus folder.
     method : str, optional
-        ``classifier`` or ``finetune`` (with ``fold``, ``source`` and
+        ``classifier`` or ``finetune`` (with ``run``, ``source`` and
         ``target``).
     source : str, optional
         The corpus whose trained step is tested.
@@ -369,20 +368,20 @@ def cross_corpus_folder(
     folder = os.path.join(
         protocol_folder(experiment_folder, protocol), CROSS_CORPUS
     )
-    if fold is None:
+    if run is None:
         return folder
-    if is_final(check_fold(fold)) or not (method and source and target):
+    if is_final(check_run(run)) or not (method and source and target):
         raise ValueError(
             "a cross-corpus test is of a run index, a method, a source and a "
-            f"target corpus, got {fold!r}, {method!r}, {source!r}, {target!r}"
+            f"target corpus, got {run!r}, {method!r}, {source!r}, {target!r}"
         )
     return os.path.join(
-        folder, f"{_FOLD_PREFIX}{fold}", str(source), str(target), str(method)
+        folder, f"{_FOLD_PREFIX}{run}", str(source), str(target), str(method)
     )
 
 
-def encoder_folder(experiment_folder, protocol, fold):
-    """Where stage 1 of run ``fold`` writes its speech model and pooling.
+def encoder_folder(experiment_folder, protocol, run):
+    """Where stage 1 of run ``run`` writes its speech model and pooling.
 
     Arguments
     ---------
@@ -390,7 +389,7 @@ def encoder_folder(experiment_folder, protocol, fold):
         The experiment's root.
     protocol : str
         The fold protocol.
-    fold : int or str
+    run : int or str
         The run index, or :data:`FINAL_RUN`.
 
     Returns
@@ -403,7 +402,7 @@ def encoder_folder(experiment_folder, protocol, fold):
     >>> encoder_folder("exp", "paper", 3)
     'exp/paper/fold_3/contrastive/encoder'
     """
-    stage1 = step_folder(experiment_folder, protocol, fold, STAGE1)
+    stage1 = step_folder(experiment_folder, protocol, run, STAGE1)
     return os.path.join(stage1, _ENCODER_FOLDER)
 
 
@@ -477,7 +476,7 @@ def step_file(folder, name):
     return os.path.join(str(folder), name)
 
 
-def finished_file(output_folder, fold):
+def finished_file(output_folder, run):
     """The file a per-corpus step writes last: the sign it is finished.
 
     A step of run ``i`` ends with its test report; a step of the final run
@@ -487,7 +486,7 @@ def finished_file(output_folder, fold):
     ---------
     output_folder : str
         A stage-2 or FT step folder.
-    fold : int or str
+    run : int or str
         Its run index, or :data:`FINAL_RUN`.
 
     Returns
@@ -503,7 +502,7 @@ def finished_file(output_folder, fold):
     >>> finished_file("exp/paper/final/casia/finetune", FINAL_RUN)
     'exp/paper/final/casia/finetune/trained.json'
     """
-    name = TRAINED_FILE if is_final(fold) else TEST_REPORT_FILE
+    name = TRAINED_FILE if is_final(run) else TEST_REPORT_FILE
     return step_file(output_folder, name)
 
 
@@ -760,14 +759,14 @@ def confusion_figure(protocol_folder, corpus, method):
     return analysis_file(protocol_folder, f"confusion_{corpus}_{method}.png")
 
 
-def run_analysis_file(protocol_folder, fold, name):
-    """A figure or table of the analysis of run ``fold``.
+def run_analysis_file(protocol_folder, run, name):
+    """A figure or table of the analysis of run ``run``.
 
     Arguments
     ---------
     protocol_folder : str
         ``<experiment>/<protocol>``.
-    fold : int
+    run : int
         The run index.
     name : str
         ``LAYER_SIMILARITY_FIGURE``, ``LAYER_SIMILARITY_TABLE``,
@@ -776,14 +775,14 @@ def run_analysis_file(protocol_folder, fold, name):
     Returns
     -------
     str
-        ``<protocol_folder>/analysis/fold_<fold>_<name>``.
+        ``<protocol_folder>/analysis/fold_<run>_<name>``.
 
     Example
     -------
     >>> run_analysis_file("exp/paper", 0, LAYER_SIMILARITY_TABLE)
     'exp/paper/analysis/fold_0_layer_similarity.csv'
     """
-    prefix = f"{_FOLD_PREFIX}{check_fold(fold)}"
+    prefix = f"{_FOLD_PREFIX}{check_run(run)}"
     return analysis_file(protocol_folder, f"{prefix}_{name}")
 
 

@@ -417,14 +417,14 @@ def _result_steps(protocol_folder):
     runs = [
         os.path.join(protocol_folder, name)
         for name in layout.subfolders(protocol_folder)
-        if layout.fold_of_folder(name) is not None
+        if layout.run_of_folder(name) is not None
     ]
     experiment, protocol = os.path.split(protocol_folder)
     cross = layout.cross_corpus_folder(experiment, protocol)
     runs += [
         os.path.join(cross, name, source)
         for name in layout.subfolders(cross)
-        if layout.fold_of_folder(name) is not None
+        if layout.run_of_folder(name) is not None
         for source in layout.subfolders(os.path.join(cross, name))
     ]
     found = []

@@ -43,6 +43,7 @@ from functools import partial
 from speechbrain.utils.distributed import ddp_barrier, if_main_process
 
 from speechbrain_sercl import layout
+from speechbrain_sercl.config import run_of
 from speechbrain_sercl.data.casia import CASIA_EMOTIONS, prepare_casia
 from speechbrain_sercl.data.cremad import CREMAD_EMOTIONS, prepare_cremad
 from speechbrain_sercl.data.emodb import EMODB_EMOTIONS, prepare_emodb
@@ -415,7 +416,7 @@ def prepare_run(hparams):
     ---------
     hparams : dict
         The recipe's hparams: ``corpora``, ``prepared_folder``,
-        ``protocol``, ``n_folds``, ``fold_seed``, ``fold``,
+        ``protocol``, ``n_folds``, ``fold_seed``, ``run``,
         ``output_folder``.
 
     Returns
@@ -441,7 +442,9 @@ def prepare_run(hparams):
             corpus = get_corpus(spec["reader"])
             folds_protocol = fold_protocol(protocol, corpus)
             prepared[name] = (manifest, read_folds(manifest, folds_protocol))
-    return select_run(prepared, hparams["fold"], hparams["output_folder"])
+    output_folder = hparams["output_folder"]
+    run = run_of(hparams, os.path.join(output_folder, "hyperparams.yaml"))
+    return select_run(prepared, run, output_folder)
 
 
 IEMOCAP = register_corpus(

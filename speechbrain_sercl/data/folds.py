@@ -60,7 +60,7 @@ from speechbrain.utils.distributed import run_on_main
 
 from speechbrain_sercl.atomic import writing_atomically
 from speechbrain_sercl.data.pipeline import load_manifests
-from speechbrain_sercl.layout import FOLD_SPLIT_FILE, check_fold, is_final
+from speechbrain_sercl.layout import FOLD_SPLIT_FILE, check_run, is_final
 
 __all__ = [
     "FoldSplit",
@@ -298,7 +298,7 @@ def run_split(folds, run_index):
     >>> run_split({"a": 0, "b": 1, "c": 2, "d": 0}, "final")
     (['a', 'b', 'c', 'd'], [])
     """
-    check_fold(run_index)
+    check_run(run_index)
     if is_final(run_index):
         n_folds_of(folds)  # the same checks as for a fold
         return sorted(folds), []

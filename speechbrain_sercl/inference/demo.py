@@ -31,7 +31,7 @@ MODEL_FOLDER = "model"
 DEMO_METHOD = "classifier"
 
 
-def try_exported_model(runner, corpus, fold=0):
+def try_exported_model(runner, corpus, run=0):
     """Export a stage-2 model of the runner's experiment and try it.
 
     Arguments
@@ -40,7 +40,7 @@ def try_exported_model(runner, corpus, fold=0):
         A runner that has run (its corpora are prepared).
     corpus : str
         The corpus whose stage-2 model to export.
-    fold : int or str
+    run : int or str
         The run whose model to export, or ``"final"``.
 
     Returns
@@ -50,7 +50,7 @@ def try_exported_model(runner, corpus, fold=0):
     """
     from speechbrain.inference.classifiers import EncoderClassifier
 
-    step = runner.step_folder(fold, DEMO_METHOD, corpus)
+    step = runner.step_folder(run, DEMO_METHOD, corpus)
     folder = export_step(
         step,
         os.path.join(runner.experiment_folder, MODEL_FOLDER),
@@ -59,7 +59,7 @@ def try_exported_model(runner, corpus, fold=0):
     classifier = EncoderClassifier.from_hparams(source=folder)
     manifest_path, _ = runner.prepared[corpus]
     manifest = load_manifest(manifest_path)
-    part = "train" if layout.is_final(fold) else "test"
+    part = "train" if layout.is_final(run) else "test"
     with open(layout.step_file(step, layout.FOLD_SPLIT_FILE)) as split:
         ids = json.load(split)[corpus][part]
     rows = one_per_emotion(
@@ -67,10 +67,10 @@ def try_exported_model(runner, corpus, fold=0):
     )
     print(f"\nThe exported model ({folder}), loaded with")
     print(f'EncoderClassifier.from_hparams(source="{folder}"), on')
-    if layout.is_final(fold):
+    if layout.is_final(run):
         print("training utterances (the final run holds none out):\n")
     else:
-        print(f"test utterances of run {fold}:\n")
+        print(f"test utterances of run {run}:\n")
     print("| file | emotion | predicted | probability |")
     print("|---|---|---|---|")
     for row in rows:

@@ -47,6 +47,7 @@ from ruamel.yaml import YAML
 from speechbrain_sercl import layout
 from speechbrain_sercl.atomic import writing_folder_atomically
 from speechbrain_sercl.checkpoints import AtomicCheckpointer
+from speechbrain_sercl.config import RUN_KEY, run_key
 from speechbrain_sercl.inference.hparams_trust import export_problems
 from speechbrain_sercl.method.registry import METHODS, method_names
 from speechbrain_sercl.method.sources import speech_model_settings
@@ -193,7 +194,7 @@ def read_step(step_folder):
     Returns
     -------
     dict
-        ``method``, ``corpus``, ``protocol``, ``fold``, ``seed``,
+        ``method``, ``corpus``, ``protocol``, ``run``, ``seed``,
         ``ssl_source``, ``pretrained_folder``, ``checkpoint`` (folder),
         ``ssl_file``, ``label_file``, ``step_folder``.
 
@@ -211,11 +212,9 @@ def read_step(step_folder):
             f"('classifier') or FT ('finetune') step folder"
         )
     settings = _step_settings(step_folder)
-    finished = layout.finished_file(step_folder, settings["fold"])
+    finished = layout.finished_file(step_folder, settings["run"])
     if not os.path.isfile(finished):
-        todo = (
-            "train" if layout.is_final(settings["fold"]) else "train and test"
-        )
+        todo = "train" if layout.is_final(settings["run"]) else "train and test"
         raise ValueError(
             f"{step_folder} has not finished (no "
             f"{os.path.basename(finished)}): {todo} it first"
@@ -252,11 +251,12 @@ def _step_settings(step_folder):
         raise ValueError(f"{step_folder} is not a step folder: no {path}")
     with open(path, encoding="utf-8") as stream:
         values = YAML(typ="rt").load(stream)
-    keys = ("corpus", "protocol", "fold", "seed", "ssl_source")
+    keys = ("corpus", "protocol", run_key(values, path), "seed", "ssl_source")
     missing = [key for key in keys if key not in values]
     if missing:
         raise ValueError(f"{path} lacks {missing}")
     settings = {key: _plain(values[key]) for key in keys}
+    settings[RUN_KEY] = settings.pop(keys[2])
     settings["pretrained_folder"] = _plain(values.get("pretrained_folder"))
     return settings
 
@@ -434,7 +434,7 @@ def model_card(step, config, classes, source="<user>/<model>"):
         source=source,
         results=_results(step).rstrip("\n"),
         protocol=step["protocol"],
-        fold=step["fold"],
+        run=step["run"],
         ssl_source=step["ssl_source"],
         hidden_size=config["hidden_size"],
         seed=step["seed"],
@@ -445,15 +445,15 @@ def model_card(step, config, classes, source="<user>/<model>"):
 def _results(step):
     """The card's results: the step's test (a run of the protocol), or
     what the final run trained on; then the protocol's cross-validation."""
-    finished = layout.finished_file(step["step_folder"], step["fold"])
+    finished = layout.finished_file(step["step_folder"], step["run"])
     with open(finished, encoding="utf-8") as stream:
         report = json.load(stream)
-    if layout.is_final(step["fold"]):
+    if layout.is_final(step["run"]):
         return _final_results(step, report)
     return _template("results_fold.md").format(
         corpus=step["corpus"],
         protocol=step["protocol"],
-        fold=step["fold"],
+        run=step["run"],
         test_count=sum(map(sum, report["confusion"])),
         ua=f"{100 * report['UA']:.2f}",
         wa=f"{100 * report['WA']:.2f}",
@@ -503,7 +503,7 @@ def _cross_validation(step):
     """A sentence on the protocol's mean over folds, when the runner wrote
     it from steps made the same way as this one."""
     summary = _protocol_summary(step)
-    final = layout.is_final(step["fold"])
+    final = layout.is_final(step["run"])
     if summary is not None and not _made_like(step, summary):
         return (
             f"The cross-validated results of protocol `{step['protocol']}` "

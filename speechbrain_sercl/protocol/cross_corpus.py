@@ -128,9 +128,9 @@ def restricted_prediction(probabilities, classes, shared):
 
 
 def evaluate_run(
-    experiment_folder, protocol, fold, prepared, methods, run_opts=None
+    experiment_folder, protocol, run, prepared, methods, run_opts=None
 ):
-    """Test each trained step of run ``fold`` on the other corpora.
+    """Test each trained step of run ``run`` on the other corpora.
 
     For each method of ``methods`` that is tested here (``classifier``,
     ``finetune``) and each ordered pair of corpora sharing at least
@@ -145,7 +145,7 @@ def evaluate_run(
         The experiment's root.
     protocol : str
         The fold protocol.
-    fold : int
+    run : int
         The run index.
     prepared : dict
         corpus -> (manifest path, ``{utt_id: fold}``): the corpora tested
@@ -168,15 +168,15 @@ def evaluate_run(
         if method in method_names(cross_corpus=True)
         for source in prepared
     ]
-    for method, source in tqdm(steps, desc=f"cross-corpus, run {fold}"):
+    for method, source in tqdm(steps, desc=f"cross-corpus, run {run}"):
         step = layout.step_folder(
-            experiment_folder, protocol, fold, method, source
+            experiment_folder, protocol, run, method, source
         )
-        if not os.path.exists(layout.finished_file(step, fold)):
+        if not os.path.exists(layout.finished_file(step, run)):
             continue
         todo = {
             target: layout.cross_corpus_folder(
-                experiment_folder, protocol, fold, method, source, target
+                experiment_folder, protocol, run, method, source, target
             )
             for target in prepared
             if target != source
@@ -189,11 +189,11 @@ def evaluate_run(
             )
         }
         if todo:
-            written += _test_step(step, todo, fold, prepared, run_opts)
+            written += _test_step(step, todo, run, prepared, run_opts)
     return written
 
 
-def _test_step(step, folders, fold, prepared, run_opts):
+def _test_step(step, folders, run, prepared, run_opts):
     """Classify the test parts of the targets (``{target: folder}``) with
     one step, exported and loaded as users load it."""
     written = []
@@ -205,7 +205,7 @@ def _test_step(step, folders, fold, prepared, run_opts):
         classes = class_names(classifier)
         for target, folder in folders.items():
             os.makedirs(folder, exist_ok=True)
-            split = select_run({target: prepared[target]}, fold, folder)
+            split = select_run({target: prepared[target]}, run, folder)
             emotions = {entry["emotion"] for entry in split.manifest.values()}
             shared = shared_classes(classes, emotions)
             entries = [
@@ -289,8 +289,8 @@ def collect_cross_corpus(protocol_folder, steps=None):
     root = layout.cross_corpus_folder(experiment, protocol)
     found = {}
     for fold_name in layout.subfolders(root):
-        fold = layout.fold_of_folder(fold_name)
-        if fold is None:
+        run = layout.run_of_folder(fold_name)
+        if run is None:
             continue
         for source in layout.subfolders(os.path.join(root, fold_name)):
             for target in layout.subfolders(
@@ -298,7 +298,7 @@ def collect_cross_corpus(protocol_folder, steps=None):
             ):
                 for method in method_names(cross_corpus=True):
                     folder = layout.cross_corpus_folder(
-                        experiment, protocol, fold, method, source, target
+                        experiment, protocol, run, method, source, target
                     )
                     if steps is not None and folder not in steps:
                         continue
@@ -307,7 +307,7 @@ def collect_cross_corpus(protocol_folder, steps=None):
                         pairs = found.setdefault(method, {})
                         by_fold = pairs.setdefault(source, {})
                         by_fold = by_fold.setdefault(target, {})
-                        by_fold[fold] = prediction_metrics(path)
+                        by_fold[run] = prediction_metrics(path)
     return {
         method: {
             source: {
@@ -326,8 +326,8 @@ def _summarise(folds):
         raise ValueError(f"the runs do not share classes: {sorted(classes)}")
     summary = {
         "folds": {
-            fold: {"UA": metrics["UA"], "n": metrics["n"]}
-            for fold, metrics in sorted(folds.items())
+            run: {"UA": metrics["UA"], "n": metrics["n"]}
+            for run, metrics in sorted(folds.items())
         },
         "classes": list(classes.pop()),
     }

@@ -63,7 +63,13 @@ import sys
 from typing import NamedTuple
 
 from speechbrain_sercl import layout
-from speechbrain_sercl.config import read_config, shipped_hparams
+from speechbrain_sercl.config import (
+    OLD_RUN_KEY,
+    RUN_KEY,
+    read_config,
+    run_key,
+    shipped_hparams,
+)
 from speechbrain_sercl.data.corpora import corpus_specs, prepare_corpora
 from speechbrain_sercl.data.folds import n_folds_of, select_run
 from speechbrain_sercl.data.manifest import load_manifest
@@ -118,7 +124,8 @@ SHARED_KEYS = (
 )
 # What the runner sets per step (or the layout derives): never overridden.
 RUNNER_KEYS = (
-    "fold",
+    RUN_KEY,
+    OLD_RUN_KEY,
     "corpus",
     "data_folder",
     "reader",
@@ -199,6 +206,10 @@ class FoldRunner:
         self.declared = {
             step: declared_keys(path) for step, path in self.step_files.items()
         }
+        # A stage-1 YAML written for version 0.1 names the run "fold".
+        self.stage1_run_key = run_key(
+            self.declared[layout.STAGE1], self.step_files[layout.STAGE1]
+        )
         given = parse_arguments(arguments, method_names(runs_recipe=True))
         self.run_options = given.run_options
         self._check_keys(given)
@@ -256,7 +267,7 @@ class FoldRunner:
             self.run_fold(layout.FINAL_RUN)
             return [layout.FINAL_RUN]
         runs = list(range(count)) if self.runs is None else list(self.runs)
-        beyond = [fold for fold in runs if not 0 <= fold < count]
+        beyond = [run for run in runs if not 0 <= run < count]
         if beyond:
             raise ValueError(
                 f"runs {beyond} do not exist: this protocol has runs 0 to "
@@ -267,8 +278,8 @@ class FoldRunner:
             for step in self.protocol_steps(count)
         }
         write_step_fingerprints(self.protocol_folder, expected)
-        for fold in runs:
-            self.run_fold(fold)
+        for run in runs:
+            self.run_fold(run)
         return runs
 
     def prepare(self):
@@ -304,7 +315,7 @@ class FoldRunner:
             for name, (_, folds) in self.prepared.items()
         }
 
-    def run_fold(self, fold):
+    def run_fold(self, run):
         """Stage 1 and every downstream method of one run.
 
         A corpus with ``K`` folds is tested in runs ``0 .. K-1`` only, so
@@ -316,37 +327,39 @@ class FoldRunner:
 
         Arguments
         ---------
-        fold : int or str
+        run : int or str
             The run index, or ``"final"``.
         """
         if self.prepared is None:
             self.prepare()
         if "classifier" in self.methods:  # FT and the floor do without it
             self._step(
-                fold, layout.STAGE1, {**self.stage1_overrides, "fold": fold}
+                run,
+                layout.STAGE1,
+                {**self.stage1_overrides, self.stage1_run_key: run},
             )
-        for corpus in self.corpora_of(fold):
+        for corpus in self.corpora_of(run):
             for method in self.methods:
                 if method == layout.CLASSICAL:
-                    if not layout.is_final(fold):
-                        self.run_classical(fold, corpus)
+                    if not layout.is_final(run):
+                        self.run_classical(run, corpus)
                     continue
                 self._step(
-                    fold,
+                    run,
                     method,
-                    self.downstream_overrides(fold, corpus, method),
+                    self.downstream_overrides(run, corpus, method),
                     corpus,
                 )
-        tested = self.corpora_of(fold)
-        if self.cross_corpus and not layout.is_final(fold) and len(tested) > 1:
-            self.run_cross_corpus(fold, tested)
+        tested = self.corpora_of(run)
+        if self.cross_corpus and not layout.is_final(run) and len(tested) > 1:
+            self.run_cross_corpus(run, tested)
 
-    def run_cross_corpus(self, fold, tested):
+    def run_cross_corpus(self, run, tested):
         """Test each stage-2 and FT step of a run on the other corpora.
 
         Arguments
         ---------
-        fold : int
+        run : int
             The run index.
         tested : list of str
             The corpora tested in this run.
@@ -357,7 +370,7 @@ class FoldRunner:
         from speechbrain_sercl.protocol.cross_corpus import evaluate_run
 
         pairs = [
-            (fold, CROSS_CORPUS, method, source, target)
+            (run, CROSS_CORPUS, method, source, target)
             for method in self.methods
             if method in RECIPE_METHODS
             for source in tested
@@ -376,7 +389,7 @@ class FoldRunner:
         written = evaluate_run(
             self.experiment_folder,
             self.config["protocol"],
-            fold,
+            run,
             {corpus: self.prepared[corpus] for corpus in tested},
             self.methods,
             run_opts=_device_option(self.run_options),
@@ -407,12 +420,12 @@ class FoldRunner:
             if method in RECIPE_METHODS
         ]
 
-    def corpora_of(self, fold):
+    def corpora_of(self, run):
         """The corpora whose stage 2, FT and floor a run trains.
 
         Arguments
         ---------
-        fold : int or str
+        run : int or str
             The run index, or ``"final"``.
 
         Returns
@@ -421,16 +434,16 @@ class FoldRunner:
             Run ``i``: the corpora with more than ``i`` folds; the final
             run: every corpus.
         """
-        if layout.is_final(fold):
+        if layout.is_final(run):
             return list(self.corpora)
-        return [c for c in self.corpora if fold < self.fold_counts[c]]
+        return [c for c in self.corpora if run < self.fold_counts[c]]
 
-    def run_classical(self, fold, corpus):
+    def run_classical(self, run, corpus):
         """The classical floor of one corpus and run (in this process).
 
         Arguments
         ---------
-        fold : int
+        run : int
             The run index.
         corpus : str
             The corpus name.
@@ -440,11 +453,11 @@ class FoldRunner:
             utterance_features,
         )
 
-        step = self._claim(fold, layout.CLASSICAL, corpus)
+        step = self._claim(run, layout.CLASSICAL, corpus)
         if step is None:
             return
         output = step.folder
-        split = select_run({corpus: self.prepared[corpus]}, fold, output)
+        split = select_run({corpus: self.prepared[corpus]}, run, output)
         if corpus not in self.features:
             self.features[corpus] = utterance_features(
                 split.manifest, split.manifest
@@ -454,17 +467,17 @@ class FoldRunner:
         )
         self._finish(step)
         print(
-            f"[sercl] {layout.CLASSICAL} floor, {corpus}, run {fold}: UA "
+            f"[sercl] {layout.CLASSICAL} floor, {corpus}, run {run}: UA "
             f"{100 * metrics['UA']:.2f} %",
             flush=True,
         )
 
-    def step_folder(self, fold, method, corpus=None):
+    def step_folder(self, run, method, corpus=None):
         """The output folder of one step (see :func:`layout.step_folder`).
 
         Arguments
         ---------
-        fold : int or str
+        run : int or str
             The run index, or ``"final"``.
         method : str
             ``contrastive``, ``classifier`` or ``finetune``.
@@ -479,7 +492,7 @@ class FoldRunner:
         return layout.step_folder(
             self.experiment_folder,
             self.config["protocol"],
-            fold,
+            run,
             method,
             corpus,
         )
@@ -496,21 +509,21 @@ class FoldRunner:
         Returns
         -------
         list of tuple
-            ``(fold, method)``, ``(fold, method, corpus)`` or ``(fold,
+            ``(run, method)``, ``(run, method, corpus)`` or ``(run,
             "cross_corpus", method, source, target)``.
         """
         steps = []
-        for fold in range(count):
-            tested = self.corpora_of(fold)
-            steps.append((fold, layout.STAGE1))
+        for run in range(count):
+            tested = self.corpora_of(run)
+            steps.append((run, layout.STAGE1))
             steps += [
-                (fold, method, corpus)
+                (run, method, corpus)
                 for corpus in tested
                 for method in CORPUS_METHODS
             ]
             if len(tested) > 1:
                 steps += [
-                    (fold, CROSS_CORPUS, method, source, target)
+                    (run, CROSS_CORPUS, method, source, target)
                     for method in RECIPE_METHODS
                     for source in tested
                     for target in tested
@@ -518,12 +531,12 @@ class FoldRunner:
                 ]
         return steps
 
-    def step_record_folder(self, fold, method, *corpora):
+    def step_record_folder(self, run, method, *corpora):
         """The folder of a step of :meth:`protocol_steps`.
 
         Arguments
         ---------
-        fold : int or str
+        run : int or str
             The run index, or ``"final"``.
         method : str
             ``contrastive``, a method, or ``cross_corpus``.
@@ -540,21 +553,21 @@ class FoldRunner:
             return layout.cross_corpus_folder(
                 self.experiment_folder,
                 self.config["protocol"],
-                fold,
+                run,
                 tested,
                 source,
                 target,
             )
-        return self.step_folder(fold, method, *corpora)
+        return self.step_folder(run, method, *corpora)
 
-    def expected_record(self, fold, method, *corpora):
+    def expected_record(self, run, method, *corpora):
         """The record a step of :meth:`protocol_steps` starts with now:
         its fingerprint (:mod:`speechbrain_sercl.fingerprints`) and the
         tables of its corpora.
 
         Arguments
         ---------
-        fold : int or str
+        run : int or str
             The run index, or ``"final"``.
         method : str
             ``contrastive``, a method, or ``cross_corpus``.
@@ -566,7 +579,7 @@ class FoldRunner:
         dict
             From :func:`speechbrain_sercl.step_records.expected_record`.
         """
-        folder = self.step_record_folder(fold, method, *corpora)
+        folder = self.step_record_folder(run, method, *corpora)
         if folder not in self.expected:
             after = {}
             if method == layout.STAGE1:
@@ -574,17 +587,17 @@ class FoldRunner:
             elif method == CROSS_CORPUS:
                 tested, source, used = corpora[0], corpora[1], corpora[2:]
                 name = f"{source}/{tested}"
-                after[name] = self.expected_record(fold, tested, source)
+                after[name] = self.expected_record(run, tested, source)
             else:
                 used = list(corpora)
                 if method == "classifier":
                     after[layout.STAGE1] = self.expected_record(
-                        fold, layout.STAGE1
+                        run, layout.STAGE1
                     )
             tables = {corpus: self.tables[corpus] for corpus in used}
             fingerprint = step_fingerprint(
                 method,
-                fold,
+                run,
                 self._settings(method),
                 {corpus: self.table_digests[corpus] for corpus in used},
                 {name: record["trained_as"] for name, record in after.items()},
@@ -592,20 +605,20 @@ class FoldRunner:
             self.expected[folder] = expected_record(fingerprint, tables)
         return self.expected[folder]
 
-    def _outputs(self, fold, method):
+    def _outputs(self, run, method):
         """The files a step's done marker stands for, the marker first
         (relative to the step folder)."""
         if method == layout.STAGE1:
             protocol = self.config["protocol"]
             encoder = layout.encoder_folder(
-                self.experiment_folder, protocol, fold
+                self.experiment_folder, protocol, run
             )
             files = layout.encoder_files(encoder)
             return [
-                os.path.relpath(files[name], self.step_folder(fold, method))
+                os.path.relpath(files[name], self.step_folder(run, method))
                 for name in ("ssl", "pooling")
             ]
-        if layout.is_final(fold):
+        if layout.is_final(run):
             return [layout.TRAINED_FILE]
         return [layout.TEST_REPORT_FILE, layout.PREDICTIONS_FILE]
 
@@ -634,12 +647,12 @@ class FoldRunner:
                 self.settings[method] = settings_of(config, self.run_options)
         return self.settings[method]
 
-    def downstream_overrides(self, fold, corpus, method):
+    def downstream_overrides(self, run, corpus, method):
         """Everything a stage-2 or FT step is given, in order of priority.
 
         Arguments
         ---------
-        fold : int or str
+        run : int or str
             The run index, or ``"final"``.
         corpus : str
             The corpus name.
@@ -657,7 +670,7 @@ class FoldRunner:
         }
         return {
             **self._declared_by(method, shared),
-            "fold": fold,
+            RUN_KEY: run,
             "corpus": corpus,
             "data_folder": spec["data_folder"],
             "reader": spec["reader"],
@@ -732,10 +745,10 @@ class FoldRunner:
             }
         return merged
 
-    def _step(self, fold, method, overrides, corpus=None):
+    def _step(self, run, method, overrides, corpus=None):
         """Run one recipe step unless it is done (see
         :func:`speechbrain_sercl.step_records.claim_step`)."""
-        step = self._claim(fold, method, corpus)
+        step = self._claim(run, method, corpus)
         if step is None:
             return
         output_folder = step.folder
@@ -766,15 +779,15 @@ class FoldRunner:
             )
         self._finish(step)
 
-    def _claim(self, fold, method, corpus=None):
+    def _claim(self, run, method, corpus=None):
         """A step that is to run now (its folder, expected record and
         outputs), or None when it is done (see
         :func:`speechbrain_sercl.step_records.claim_step`)."""
         corpora = (corpus,) if corpus else ()
         step = _ClaimedStep(
-            self.step_folder(fold, method, *corpora),
-            self.expected_record(fold, method, *corpora),
-            self._outputs(fold, method),
+            self.step_folder(run, method, *corpora),
+            self.expected_record(run, method, *corpora),
+            self._outputs(run, method),
         )
         if claim_step(*step, self.protocol_folder, self.retrain_changed):
             return step

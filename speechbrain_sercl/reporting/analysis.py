@@ -285,14 +285,14 @@ def layer_features(ssl, waveforms, batch_size=8, device="cpu", desc=None):
     return torch.cat(pooled, dim=1)
 
 
-def stage1_settings(protocol_folder, fold):
-    """The plain values of run ``fold``'s finished stage 1.
+def stage1_settings(protocol_folder, run):
+    """The plain values of run ``run``'s finished stage 1.
 
     Arguments
     ---------
     protocol_folder : str
         ``<experiment>/<protocol>``.
-    fold : int
+    run : int
         The run.
 
     Returns
@@ -307,20 +307,20 @@ def stage1_settings(protocol_folder, fold):
         Naming the file that is missing when stage 1 has not finished.
     """
     experiment, protocol = os.path.split(os.path.normpath(protocol_folder))
-    stage1 = layout.step_folder(experiment, protocol, fold, layout.STAGE1)
-    encoder = layout.encoder_folder(experiment, protocol, fold)
+    stage1 = layout.step_folder(experiment, protocol, run, layout.STAGE1)
+    encoder = layout.encoder_folder(experiment, protocol, run)
     hparams = layout.step_file(stage1, layout.HPARAMS_FILE)
     for path in (hparams, layout.encoder_files(encoder)["ssl"]):
         if not os.path.isfile(path):
             raise FileNotFoundError(
-                f"{protocol_folder}: run {fold} has no finished stage 1 "
+                f"{protocol_folder}: run {run} has no finished stage 1 "
                 f"({path} is missing)"
             )
     return {**read_config(hparams, {}), "encoder_folder": encoder}
 
 
-def held_out_utterances(settings, fold, max_per_corpus=200, seed=0):
-    """The test part of run ``fold`` of every corpus, capped per corpus.
+def held_out_utterances(settings, run, max_per_corpus=200, seed=0):
+    """The test part of run ``run`` of every corpus, capped per corpus.
 
     The corpora are those of the stage-1 YAML, read from their prepared
     manifests and folds (prepared again only if missing).
@@ -329,7 +329,7 @@ def held_out_utterances(settings, fold, max_per_corpus=200, seed=0):
     ---------
     settings : dict
         The stage-1 values (:func:`stage1_settings`).
-    fold : int
+    run : int
         The run.
     max_per_corpus : int
         At most this many utterances per corpus, drawn (seeded) from each
@@ -352,7 +352,7 @@ def held_out_utterances(settings, fold, max_per_corpus=200, seed=0):
     manifest = load_manifests([path for path, _ in prepared.values()])
     utterances = []
     for corpus, (_, folds) in prepared.items():
-        _, test_ids = run_split(folds, fold)
+        _, test_ids = run_split(folds, run)
         emotions = [manifest[utt]["emotion"] for utt in test_ids]
         for utt in capped_by_emotion(test_ids, emotions, max_per_corpus, seed):
             entry = manifest[utt]
@@ -474,15 +474,15 @@ def embedding_map(features, seed=0):
 
 
 def analyse_run(
-    protocol_folder, fold, max_per_corpus=200, batch_size=8, device="cpu"
+    protocol_folder, run, max_per_corpus=200, batch_size=8, device="cpu"
 ):
-    """Layer-wise similarity and embedding maps of run ``fold``.
+    """Layer-wise similarity and embedding maps of run ``run``.
 
     Arguments
     ---------
     protocol_folder : str
         ``<experiment>/<protocol>``.
-    fold : int
+    run : int
         The run whose held-out utterances and stage 1 are analysed.
     max_per_corpus : int
         At most this many held-out utterances per corpus.
@@ -495,13 +495,13 @@ def analyse_run(
     -------
     RunAnalysis
     """
-    settings = stage1_settings(protocol_folder, fold)
+    settings = stage1_settings(protocol_folder, run)
     utterances = held_out_utterances(
-        settings, fold, max_per_corpus, settings["seed"]
+        settings, run, max_per_corpus, settings["seed"]
     )
     if len(utterances) < 2:
         raise ValueError(
-            f"{protocol_folder}: run {fold} holds out {len(utterances)} "
+            f"{protocol_folder}: run {run} holds out {len(utterances)} "
             "utterance(s); pairs need at least two"
         )
     waveforms = [load_audio(utt["wav"]) for utt in utterances]

@@ -60,7 +60,7 @@ SETTING_KEYS = ("seed", "fold_seed", "n_folds", "data_seed", "ssl_source")
 
 def write_report(
     protocol_folder,
-    fold=0,
+    run=0,
     max_per_corpus=200,
     batch_size=8,
     device="cpu",
@@ -72,7 +72,7 @@ def write_report(
     ---------
     protocol_folder : str
         ``<experiment>/<protocol>``, holding ``fold_<i>`` folders.
-    fold : int
+    run : int
         The run whose stage 1, held-out utterances and training logs are
         analysed.
     max_per_corpus : int
@@ -97,10 +97,10 @@ def write_report(
     """
     started = time.perf_counter()
     protocol_folder = os.path.normpath(os.fspath(protocol_folder))
-    run = layout.run_folder(*os.path.split(protocol_folder), fold)
-    if not os.path.isdir(run):
+    run_path = layout.run_folder(*os.path.split(protocol_folder), run)
+    if not os.path.isdir(run_path):
         raise FileNotFoundError(
-            f"{protocol_folder}: run {fold} ({run}) is missing"
+            f"{protocol_folder}: run {run} ({run_path}) is missing"
         )
     if check is None:
         results = collect_results(protocol_folder)
@@ -119,15 +119,15 @@ def write_report(
         for method, summary in methods.items()
     }
     analysis = _analyse_stage1(
-        protocol_folder, fold, max_per_corpus, batch_size, device
+        protocol_folder, run, max_per_corpus, batch_size, device
     )
     if analysis is not None:
-        figures.update(_draw_analysis(protocol_folder, fold, analysis))
-    figures["training curves"] = _draw_training_curves(protocol_folder, fold)
+        figures.update(_draw_analysis(protocol_folder, run, analysis))
+    figures["training curves"] = _draw_training_curves(protocol_folder, run)
     seconds = time.perf_counter() - started
-    print(f"[sercl] report and analysis of run {fold}: {seconds:.1f} s")
+    print(f"[sercl] report and analysis of run {run}: {seconds:.1f} s")
     text = report_markdown(
-        protocol_folder, fold, results, analysis, figures, seconds
+        protocol_folder, run, results, analysis, figures, seconds
     )
     path = layout.report_file(protocol_folder)
     with open(path, "w", encoding="utf-8") as out:
@@ -135,38 +135,36 @@ def write_report(
     return path
 
 
-def _analyse_stage1(protocol_folder, fold, max_per_corpus, batch_size, device):
+def _analyse_stage1(protocol_folder, run, max_per_corpus, batch_size, device):
     """The run's analysis, or None when it has no finished stage 1 (FT
     only, or a stage 1 that wrote no model)."""
     experiment, protocol = os.path.split(protocol_folder)
-    encoder = layout.encoder_folder(experiment, protocol, fold)
-    stage1 = layout.step_folder(experiment, protocol, fold, layout.STAGE1)
+    encoder = layout.encoder_folder(experiment, protocol, run)
+    stage1 = layout.step_folder(experiment, protocol, run, layout.STAGE1)
     needed = (
         layout.encoder_files(encoder)["ssl"],
         layout.step_file(stage1, layout.HPARAMS_FILE),
     )
     if not all(os.path.isfile(path) for path in needed):
         return None
-    return analyse_run(
-        protocol_folder, fold, max_per_corpus, batch_size, device
-    )
+    return analyse_run(protocol_folder, run, max_per_corpus, batch_size, device)
 
 
-def _draw_analysis(protocol_folder, fold, analysis):
+def _draw_analysis(protocol_folder, run, analysis):
     """The layer-similarity table and figure, and the embedding maps."""
     count = len(analysis.utterances)
     write_layer_similarity_table(
         analysis.similarity,
         layout.run_analysis_file(
-            protocol_folder, fold, layout.LAYER_SIMILARITY_TABLE
+            protocol_folder, run, layout.LAYER_SIMILARITY_TABLE
         ),
     )
     layers = plot_layer_similarity(
         analysis.similarity,
         layout.run_analysis_file(
-            protocol_folder, fold, layout.LAYER_SIMILARITY_FIGURE
+            protocol_folder, run, layout.LAYER_SIMILARITY_FIGURE
         ),
-        title=f"Run {fold}: cosine similarity of mean-pooled features, "
+        title=f"Run {run}: cosine similarity of mean-pooled features, "
         f"{count} held-out utterances",
     )
     maps = plot_embedding_maps(
@@ -174,27 +172,25 @@ def _draw_analysis(protocol_folder, fold, analysis):
         [utt["emotion"] for utt in analysis.utterances],
         [utt["corpus"] for utt in analysis.utterances],
         layout.run_analysis_file(
-            protocol_folder, fold, layout.EMBEDDING_MAP_FIGURE
+            protocol_folder, run, layout.EMBEDDING_MAP_FIGURE
         ),
-        title=f"Run {fold}: t-SNE of the last layer's mean-pooled features",
+        title=f"Run {run}: t-SNE of the last layer's mean-pooled features",
     )
     return {"layer-wise similarity": layers, "embedding map": maps}
 
 
-def _draw_training_curves(protocol_folder, fold):
+def _draw_training_curves(protocol_folder, run):
     """The training-curve figure of every step of the run that logged."""
     experiment, protocol = os.path.split(protocol_folder)
     stage1_log = layout.train_log(
-        layout.step_folder(experiment, protocol, fold, layout.STAGE1)
+        layout.step_folder(experiment, protocol, run, layout.STAGE1)
     )
     stage1 = _read_curves(stage1_log)[0]
     steps = {}
-    run = layout.run_folder(experiment, protocol, fold)
-    for corpus in _corpora_of_run(run):
+    run_path = layout.run_folder(experiment, protocol, run)
+    for corpus in _corpora_of_run(run_path):
         for method in method_names(per_corpus=True, runs_recipe=True):
-            step = layout.step_folder(
-                experiment, protocol, fold, method, corpus
-            )
+            step = layout.step_folder(experiment, protocol, run, method, corpus)
             if os.path.exists(layout.train_log(step)):
                 steps[f"{corpus} {method}"] = _read_curves(
                     layout.train_log(step)
@@ -203,15 +199,17 @@ def _draw_training_curves(protocol_folder, fold):
         stage1,
         steps,
         layout.run_analysis_file(
-            protocol_folder, fold, layout.TRAINING_CURVES_FIGURE
+            protocol_folder, run, layout.TRAINING_CURVES_FIGURE
         ),
-        title=f"Run {fold}: training logs",
+        title=f"Run {run}: training logs",
     )
 
 
-def _corpora_of_run(run):
+def _corpora_of_run(run_path):
     """The corpus folders of a run folder."""
-    return [name for name in sorted(os.listdir(run)) if name != layout.STAGE1]
+    return [
+        name for name in sorted(os.listdir(run_path)) if name != layout.STAGE1
+    ]
 
 
 def _read_curves(path):
@@ -303,14 +301,14 @@ def layer_similarity_markdown(similarity, last_layers=LAST_LAYERS):
     return "\n".join(lines)
 
 
-def report_markdown(protocol_folder, fold, results, analysis, figures, seconds):
+def report_markdown(protocol_folder, run, results, analysis, figures, seconds):
     """The text of ``report.md``.
 
     Arguments
     ---------
     protocol_folder : str
         ``<experiment>/<protocol>``.
-    fold : int
+    run : int
         The analysed run.
     results : dict
         From :func:`speechbrain_sercl.reporting.results.collect_results`.
@@ -334,7 +332,7 @@ def report_markdown(protocol_folder, fold, results, analysis, figures, seconds):
         "",
         "## Settings",
         "",
-        *_settings_lines(protocol_folder, fold),
+        *_settings_lines(protocol_folder, run),
         "",
         results_markdown(results)
         .replace("# ", "## ", 1)
@@ -342,7 +340,7 @@ def report_markdown(protocol_folder, fold, results, analysis, figures, seconds):
         *_cross_corpus_lines(protocol_folder),
         "## What stage 1 did to the representation",
         "",
-        *_analysis_lines(fold, analysis, seconds),
+        *_analysis_lines(run, analysis, seconds),
         "## Figures",
         "",
     ]
@@ -366,12 +364,12 @@ def _cross_corpus_lines(protocol_folder):
     return [text.replace("\n## ", "\n### ").replace("# ", "## ", 1), ""]
 
 
-def _settings_lines(protocol_folder, fold):
+def _settings_lines(protocol_folder, run):
     """Protocol and seeds, from the first step of the run that saved its
     hyperparameters."""
     experiment, protocol = os.path.split(protocol_folder)
     lines = [f"- protocol: `{protocol}`"]
-    for path in _hparams_files(experiment, protocol, fold):
+    for path in _hparams_files(experiment, protocol, run):
         config = read_config(path, {})
         lines += [
             f"- {key}: `{config[key]}`" for key in SETTING_KEYS if key in config
@@ -384,31 +382,31 @@ def _settings_lines(protocol_folder, fold):
     return lines
 
 
-def _hparams_files(experiment, protocol, fold):
+def _hparams_files(experiment, protocol, run):
     """The ``hyperparams.yaml`` of the run's steps that have one."""
-    run = layout.run_folder(experiment, protocol, fold)
-    steps = [layout.step_folder(experiment, protocol, fold, layout.STAGE1)]
-    if os.path.isdir(run):
+    run_path = layout.run_folder(experiment, protocol, run)
+    steps = [layout.step_folder(experiment, protocol, run, layout.STAGE1)]
+    if os.path.isdir(run_path):
         steps += [
-            layout.step_folder(experiment, protocol, fold, method, corpus)
-            for corpus in _corpora_of_run(run)
+            layout.step_folder(experiment, protocol, run, method, corpus)
+            for corpus in _corpora_of_run(run_path)
             for method in method_names(per_corpus=True, runs_recipe=True)
         ]
     paths = [layout.step_file(step, layout.HPARAMS_FILE) for step in steps]
     return [path for path in paths if os.path.isfile(path)]
 
 
-def _analysis_lines(fold, analysis, seconds):
+def _analysis_lines(run, analysis, seconds):
     """The layer similarity of the last layers, in words and numbers."""
     if analysis is None:
-        return [f"Run {fold} has no stage 1 (no `classifier` method).", ""]
+        return [f"Run {run} has no stage 1 (no `classifier` method).", ""]
     last = {model: analysis.similarity[model][-1] for model in MODELS}
     gaps = {m: row["positive"] - row["negative"] for m, row in last.items()}
     corpora = sorted({utt["corpus"] for utt in analysis.utterances})
     return [
         f"Mean cosine similarity of each layer's features (mean over valid "
         f"frames) of {len(analysis.utterances)} held-out utterances of run "
-        f"{fold} ({', '.join(corpora)}): {analysis.pairs['positive']} "
+        f"{run} ({', '.join(corpora)}): {analysis.pairs['positive']} "
         f"positive pairs (same emotion; {analysis.pairs['positive_across']} "
         f"across corpora), {analysis.pairs['negative']} negative pairs. "
         f"In the last layer the gap between positive and negative pairs is "

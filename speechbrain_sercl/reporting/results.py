@@ -100,7 +100,7 @@ def collect_results(protocol_folder, steps=None):
     experiment, protocol = os.path.split(os.path.normpath(protocol_folder))
     found, made = {}, {}
     for name in sorted(os.listdir(protocol_folder)):
-        fold = layout.fold_of_folder(name)
+        fold = layout.run_of_folder(name)
         if fold is None:  # the final run, results, plots: not a fold
             continue
         run = layout.run_folder(experiment, protocol, fold)

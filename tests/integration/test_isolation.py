@@ -65,7 +65,7 @@ def stage1_overrides(experiment, data):
         "data_utterances_per_emotion": UTTERANCES_PER_EMOTION,
         "batches_per_epoch": 4,
         "protocol": PROTOCOL,
-        "fold": RUN,
+        "run": RUN,
         **TINY,
     }
 
@@ -111,7 +111,7 @@ def downstream_hparams(method, corpus, experiment, data, **extra):
             "experiment_folder": str(experiment),
             "prepared_folder": str(experiment / "prepared"),
             "protocol": PROTOCOL,
-            "fold": RUN,
+            "run": RUN,
             "pretrained_folder": str(experiment / "pretrained"),
             "num_workers": 0,
             **TINY,

@@ -123,7 +123,7 @@ def write_finished_step(experiment, pretrained_folder, modules):
     settings = {
         "corpus": "src",
         "protocol": PROTOCOL,
-        "fold": RUN,
+        "run": RUN,
         "seed": 1986,
         "ssl_source": "tiny-wavlm",
         "pretrained_folder": str(pretrained_folder),

@@ -35,6 +35,6 @@ def test_other_fold_values_are_refused(fold):
 
 def test_only_fold_folders_are_folds():
     names = ["fold_0", "fold_12", "final", "fold_", "fold_1a", "fold_²"]
-    assert [layout.fold_of_folder(n) for n in names] == [
+    assert [layout.run_of_folder(n) for n in names] == [
         0, 12, None, None, None, None,
     ]  # fmt: skip

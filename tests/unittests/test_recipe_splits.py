@@ -90,7 +90,7 @@ def test_downstream_steps_train_and_test_on_their_corpus_parts(
     name, split, tmp_path
 ):
     hparams = load_yaml(
-        name, tmp_path, corpus="casia", data_folder="unused", fold=3
+        name, tmp_path, corpus="casia", data_folder="unused", run=3
     )
     recipe = load_recipe(name)
     hparams["label_encoder"] = recipe.label_encoder_prep(hparams, split)
@@ -107,7 +107,7 @@ def test_downstream_steps_train_and_test_on_their_corpus_parts(
 
 def test_stage2_of_run_3_loads_stage1_of_run_3(tmp_path):
     hparams = load_yaml(
-        "classifier", tmp_path, corpus="casia", data_folder="unused", fold=3
+        "classifier", tmp_path, corpus="casia", data_folder="unused", run=3
     )
     encoder = tmp_path / "experiment" / "paper" / "fold_3" / "contrastive"
     encoder = encoder / "encoder"

@@ -36,8 +36,8 @@ FAKE_STEP = textwrap.dedent(
     import ruamel.yaml
     import speechbrain as sb
     from speechbrain_sercl import layout
-    from speechbrain_sercl.reporting.results import write_predictions
-    from speechbrain_sercl.protocol.runner import read_config
+    from speechbrain_sercl.predictions import write_predictions
+    from speechbrain_sercl.config import read_config
 
     script, *argv = sys.argv[1:]
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
@@ -56,24 +56,24 @@ FAKE_STEP = textwrap.dedent(
         log.write(json.dumps(record) + "\\n")
     if os.environ.get("FAIL_METHOD") == method:
         raise ValueError("boom in " + method)
-    args = [config["experiment_folder"], config["protocol"], config["fold"]]
+    args = [config["experiment_folder"], config["protocol"], config["run"]]
     if script.endswith("train_contrastive.py"):
         encoder = layout.encoder_folder(*args)
         os.makedirs(encoder, exist_ok=True)
         for path in layout.encoder_files(encoder).values():
             with open(path, "w") as out:
                 out.write(config["ssl_source"])
-    elif config["fold"] == layout.FINAL_RUN:
+    elif config["run"] == layout.FINAL_RUN:
         output = layout.step_folder(*args, method, config["corpus"])
         os.makedirs(output, exist_ok=True)
-        with open(layout.finished_file(output, config["fold"]), "w") as out:
+        with open(layout.finished_file(output, config["run"]), "w") as out:
             json.dump({}, out)
     else:
         output = layout.step_folder(*args, method, config["corpus"])
         os.makedirs(output, exist_ok=True)
         # Fold f: 1 + f of the 2 utterances (all of class a) right, so
         # UA = recall of a = (1 + f) / 2.
-        fold = config["fold"]
+        fold = config["run"]
         rows = [
             {"id": f"u{i}", "corpus": config["corpus"], "speaker": "s",
              "emotion": "a", "predicted": "a" if i <= fold else "b",
@@ -115,10 +115,12 @@ LIGHT_STEP = textwrap.dedent(
     script, hparams, *items = sys.argv[1:]
     given = dict(item[2:].split("=", 1) for item in items if "=" in item)
     method = os.path.basename(hparams)[: -len(".yaml")]
-    fold = given["fold"]
+    key = "run" if "run" in given else "fold"  # a YAML of version 0.1
+    fold = given[key]
     fold = fold if fold == layout.FINAL_RUN else int(fold)
     with open(os.environ["STEP_LOG"], "a") as log:
-        log.write(json.dumps({"method": method, "fold": fold}) + "\\n")
+        log.write(json.dumps({"method": method, "run": fold, "key": key}))
+        log.write("\\n")
     if os.environ.get("FAIL_METHOD") == method:
         raise ValueError("boom in " + method)
     args = [given["experiment_folder"], given.get("protocol", "paper"), fold]
@@ -221,7 +223,7 @@ def test_runner_order_shared_settings_and_results(
     assert [(s["script"], s["method"]) for s in steps] == STEP_ORDER * 2
     for index, step in enumerate(steps):
         values = step["values"]
-        assert values["fold"] == index // 5
+        assert values["run"] == index // 5
         assert step["device"] == "cpu"  # run options reach every step
         # Every corpus was prepared before the first step ran.
         assert [name.split("-")[0] for name in step["prepared_before"]] == [
@@ -410,13 +412,13 @@ def test_speaker_protocol_tests_each_fold_of_a_corpus_once(
         if step["script"] == "train_classifier.py":
             values = step["values"]
             key = (values["corpus"], step["method"])
-            tested.setdefault(key, []).append(values["fold"])
+            tested.setdefault(key, []).append(values["run"])
     assert tested == {
         ("iemocap", "classifier"): [0, 1, 2, 3, 4],
         ("casia", "classifier"): [0, 1, 2, 3],
     }
     stage1_runs = [
-        s["values"]["fold"] for s in read_steps(log) if s["method"] == "demo"
+        s["values"]["run"] for s in read_steps(log) if s["method"] == "demo"
     ]
     assert stage1_runs == [0, 1, 2, 3, 4]
     results = json.loads((experiment / "speaker" / "results.json").read_text())
@@ -509,7 +511,7 @@ def test_the_final_run_trains_every_corpus_and_leaves_the_folds_be(
         ("classifier", "casia"),
         ("finetune", "casia"),
     ]
-    assert all(s["values"]["fold"] == "final" for s in steps)
+    assert all(s["values"]["run"] == "final" for s in steps)
     final = experiment / "paper" / "final"
     assert (final / "contrastive" / "encoder" / layout.ENCODER_FILE).exists()
     for corpus in ("iemocap", "casia"):
@@ -837,7 +839,7 @@ def test_results_leave_out_runs_made_from_old_data(
     remove_speaker(tmp_path / "data", "Ses01F")
     capsys.readouterr()
     assert main([*arguments, "--runs", "0", "--retrain-changed"]) == 0
-    assert [step["fold"] for step in read_steps(log)[4:]] == [0]
+    assert [step["run"] for step in read_steps(log)[4:]] == [0]
     stale = experiment / "paper" / "fold_1" / "iemocap" / "finetune"
     assert (
         f"[sercl] left out of the results: {stale}: made from other data or "
@@ -915,3 +917,35 @@ def test_cross_corpus_tests_of_a_trained_again_step_are_done_again(
     table = json.loads((folder.parent / "cross_corpus.json").read_text())
     assert sorted(table["finetune"]["iemocap"]) == ["casia"]
     assert not (experiment / "paper" / "replaced").exists()
+
+
+def test_a_stage1_yaml_of_version_0_1_runs_and_its_steps_stay_done(
+    light_launcher, tmp_path, caplog
+):
+    """A stage-1 YAML written for 0.1 names the run ``fold``: its steps
+    get ``--fold``, with a warning naming the YAML, and are recorded as
+    the same YAML with ``run`` records them: nothing is trained again."""
+    launcher, log = light_launcher
+    old_yaml = tmp_path / "old" / "demo.yaml"
+    old_yaml.parent.mkdir()
+    text = Path(shipped_hparams("demo")).read_text(encoding="utf-8")
+    assert "\nrun: 0 " in text and "!ref <run>" in text
+    old_yaml.write_text(
+        text.replace("\nrun: 0 ", "\nfold: 0 ").replace("<run>", "<fold>")
+    )
+    experiment = tmp_path / "experiment"
+    arguments = demo(experiment, launcher, "--runs", "0")
+    assert main([*arguments[:1], str(old_yaml), *arguments[2:]]) == 0
+    assert [(s["method"], s["key"]) for s in read_steps(log)] == [
+        ("demo", "fold"),
+        ("classifier", "run"),
+        ("finetune", "run"),
+        ("classifier", "run"),
+        ("finetune", "run"),
+    ]
+    assert (
+        f"{old_yaml}: the key 'fold' is now 'run' ('fold' still works, "
+        "for now)" in caplog.messages
+    )
+    assert main(arguments) == 0  # the shipped YAML, which names it run
+    assert len(read_steps(log)) == 5

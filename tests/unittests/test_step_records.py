@@ -43,7 +43,7 @@ def test_settings_hold_what_changes_results_and_no_location():
         "experiment_folder": "/experiments/other",
         "prepared_folder": "/prepared",
         "pretrained_folder": "/cache",
-        "fold": 3,
+        "run": 3,
     }
     assert resolved_settings("classifier", moved) == settings
     text = json.dumps(resolved_settings("classifier", moved))
@@ -90,7 +90,7 @@ def test_the_model_card_quotes_results_of_steps_made_alike(
         "corpus": "casia",
         "method": "finetune",
         "protocol": "paper",
-        "fold": 0,
+        "run": 0,
         "ssl_source": "tiny-wavlm",
         "seed": 1,
     }

@@ -11,15 +11,15 @@ the speech model's features computed once per utterance and cached
 too, from the pre-trained model: the paper's "FT" baseline. Both train on
 the training part of the run's fold for one corpus and write their test
 report (UA, WA, macro-F1, confusion matrix) and per-utterance predictions
-for its test part. With ``--fold=final`` (the final run, for publishing)
+for its test part. With ``--run=final`` (the final run, for publishing)
 they train on every utterance of the corpus, test nothing and write
 ``trained.json`` instead.
 
 To run (from the repository root):
     python recipes/CrossCorpus/train_classifier.py hparams/classifier.yaml \\
-        --corpus=iemocap --data_folder=/data/IEMOCAP_full_release --fold=0
+        --corpus=iemocap --data_folder=/data/IEMOCAP_full_release --run=0
     python recipes/CrossCorpus/train_classifier.py hparams/finetune.yaml \\
-        --corpus=casia --data_folder=/data/CASIA --fold=0
+        --corpus=casia --data_folder=/data/CASIA --run=0
 
 Authors
  * speechbrain-sercl developers
@@ -32,6 +32,7 @@ import speechbrain as sb
 from hyperpyyaml import load_hyperpyyaml
 from speechbrain.utils.distributed import run_on_main
 
+from speechbrain_sercl.config import current_overrides
 from speechbrain_sercl.data.batching import effective_lengths, loader_kwargs
 from speechbrain_sercl.data.corpora import prepare_run
 from speechbrain_sercl.data.pipeline import make_dataset, make_label_encoder
@@ -117,6 +118,7 @@ def load_stage1(hparams):
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    overrides = current_overrides(hparams_file, overrides)  # 0.1's --fold
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)

@@ -13,7 +13,7 @@ encoder is written to ``encoder_folder`` for stage 2
 To run (from the repository root):
     python recipes/CrossCorpus/train_contrastive.py hparams/wavlm.yaml \\
         --data_folder_iemocap=/data/IEMOCAP_full_release \\
-        --data_folder_casia=/data/CASIA --fold=0
+        --data_folder_casia=/data/CASIA --run=0
 
 Multi-GPU: ``torchrun --standalone --nproc_per_node=4 <same command>``;
 mixed precision: ``--precision=bf16``. The embedded demo:
@@ -29,6 +29,7 @@ import speechbrain as sb
 import torch
 from hyperpyyaml import load_hyperpyyaml
 
+from speechbrain_sercl.config import current_overrides
 from speechbrain_sercl.data.corpora import prepare_run
 from speechbrain_sercl.data.pipeline import make_dataset
 from speechbrain_sercl.method.brains import ContrastiveBrain
@@ -40,7 +41,7 @@ def dataio_prep(hparams, split):
     """The training utterances of this run, all corpora together.
 
     Stage 1 of run i sees only the training parts of run i: the test fold
-    of every corpus is left out; the final run (``--fold=final``) sees every
+    of every corpus is left out; the final run (``--run=final``) sees every
     utterance (the split is written to the output folder).
     """
     train_data = make_dataset(
@@ -58,6 +59,7 @@ def dataio_prep(hparams, split):
 
 if __name__ == "__main__":
     hparams_file, run_opts, overrides = sb.parse_arguments(sys.argv[1:])
+    overrides = current_overrides(hparams_file, overrides)  # 0.1's --fold
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
