@@ -117,21 +117,21 @@ def test_a_preparation_cut_short_is_not_taken_for_done(tmp_path, monkeypatch):
     root = write_casia(tmp_path / "casia")
     save = tmp_path / "save"
     assert main(["prepare", "casia", str(root), str(save)]) == 0
-    write = manifest_module._write_atomic
+    write = manifest_module._write_bytes
 
     def fail_on_report(data, path):
         if os.path.basename(path) == REPORT_FILE:
             raise OSError(28, "No space left on device")
         write(data, path)
 
-    monkeypatch.setattr(manifest_module, "_write_atomic", fail_on_report)
+    monkeypatch.setattr(manifest_module, "_write_bytes", fail_on_report)
     argv = ["prepare", "casia", str(root), str(save), "--no-validate-audio"]
     with pytest.raises(OSError, match="No space left"):
         main(argv)
     assert sorted(os.listdir(save)) == [MANIFEST_FILE, REPORT_FILE]
     assert not (save / OPTIONS_FILE).exists()
 
-    monkeypatch.setattr(manifest_module, "_write_atomic", write)
+    monkeypatch.setattr(manifest_module, "_write_bytes", write)
     assert main(argv) == 0
     options = json.loads((save / OPTIONS_FILE).read_text())
     assert options["validate_audio"] is False
