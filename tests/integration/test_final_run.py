@@ -113,7 +113,7 @@ def test_the_exported_final_model_classifies_and_says_what_it_is(
     assert "no test result of its own" in card
     assert "No cross-validated results of protocol `paper`" in card
     assert "| iemocap | paper |" not in card  # no test table
-    assert "--fold=final" in card  # the step's own command
+    assert "--run=final" in card  # the step's own command
 
     # The protocol's run 0, in the same experiment folder: results.json
     # (the final run is no fold of it), then quoted by the final model.
