@@ -4,7 +4,7 @@ Two-stage fine-tuning of a self-supervised speech model (WavLM or HuBERT)
 with supervised contrastive learning over several corpora at once.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from speechbrain_sercl import _moved
 
