@@ -32,8 +32,12 @@ sequences are zero-padded to the frame count of the full padded row, and
 the feature projection and the transformer run as one batch with an
 attention mask over the valid frames: padded frames are zeroed before the
 positional convolution and never attended to (WavLM's relative position
-bias depends on frame distances only). The loop over utterances skips the
-padding a batched CNN call computes;
+bias depends on frame distances only). WavLM's attention runs utterance
+by utterance outside training
+(:mod:`speechbrain_sercl.method.wavlm_attention`): its relative position
+bias is a ``[batch x heads, T, T]`` tensor that costs more to build for a
+whole padded batch than the attention itself. The loop over utterances
+skips the padding a batched CNN call computes;
 ``benchmarks/bench_batch_independence.py`` measures both.
 
 Authors
@@ -50,6 +54,7 @@ from speechbrain.integrations.huggingface.wavlm import WavLM
 from torch.nn.utils.rnn import pad_sequence
 
 from speechbrain_sercl.method.sources import model_type_of, resolve_source
+from speechbrain_sercl.method.wavlm_attention import attend_by_utterance
 
 __all__ = [
     "STAGES",
@@ -203,6 +208,8 @@ class SSLBackbone(torch.nn.Module):
             apply_spec_augment=apply_spec_augment,
         )
         self.normalize_wav = self.lobe.normalize_wav
+        if model_type == "wavlm":
+            attend_by_utterance(self.hf_model)
         self.train_front_end = train_front_end
         if not train_front_end:
             # HubertModel has no freeze_feature_encoder; both have this.
