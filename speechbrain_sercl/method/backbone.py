@@ -22,23 +22,22 @@ applies the freeze policy of the method:
   and the forward pass runs under ``torch.no_grad()``.
 
 Padding. An utterance gets the same outputs in a padded batch as alone.
-The CNN feature encoder runs on each utterance's valid samples separately
-(the base models' ``feat_extract_norm="group"`` normalises each channel of
-its first layer over the whole row it is given, so a padded row would
-shift the features of the valid frames); waveform normalisation
-(``do_normalize`` in the preprocessor config) is done there too, over the
-valid samples, as Hugging Face's feature extractor does. The frame
-sequences are zero-padded to the frame count of the full padded row, and
-the feature projection and the transformer run as one batch with an
-attention mask over the valid frames: padded frames are zeroed before the
-positional convolution and never attended to (WavLM's relative position
-bias depends on frame distances only). WavLM's attention runs utterance
-by utterance outside training
+The CNN feature encoder runs on each utterance's valid samples only (the
+base models' ``feat_extract_norm="group"`` normalises each channel of its
+first layer over the whole row it is given, so a padded row would shift
+the features of the valid frames); utterances of the same valid length
+(training crops, the windows of a long file) share one CNN call.
+Waveform normalisation (``do_normalize`` in the preprocessor config) is
+done there too, over the valid samples, as Hugging Face's feature
+extractor does. The frame sequences are zero-padded to the frame count of
+the full padded row, and the feature projection and the transformer run
+as one batch with an attention mask over the valid frames: padded frames
+are zeroed before the positional convolution and never attended to.
+WavLM's attention runs utterance by utterance outside training
 (:mod:`speechbrain_sercl.method.wavlm_attention`): its relative position
-bias is a ``[batch x heads, T, T]`` tensor that costs more to build for a
-whole padded batch than the attention itself. The loop over utterances
-skips the padding a batched CNN call computes;
-``benchmarks/bench_batch_independence.py`` measures both.
+bias is a ``[batch x heads, T, T]`` tensor that costs more to build for
+a whole padded batch than the attention itself.
+``benchmarks/bench_batch_independence.py`` measures the CNN both ways.
 
 Authors
  * speechbrain-sercl contributors 2025
@@ -101,6 +100,20 @@ def frame_count(num_samples, config):
     ):
         num_samples = max((num_samples - kernel) // stride + 1, 0)
     return num_samples
+
+
+def _rows_by_length(counts):
+    """``{valid samples: [rows with that many]}``, in order of first row.
+
+    Example
+    -------
+    >>> _rows_by_length([5, 3, 5, 5])
+    {5: [0, 2, 3], 3: [1]}
+    """
+    rows = {}
+    for index, count in enumerate(counts):
+        rows.setdefault(count, []).append(index)
+    return rows
 
 
 def _frame_mask(frames, features):
@@ -384,24 +397,25 @@ class SSLBackbone(torch.nn.Module):
     def _padded_features(self, wavs, counts):
         """CNN features ``[B, T, C]``, each utterance's computed alone.
 
-        Zero-padded to the frame count ``T`` of the whole padded row (what
-        the batched CNN gives), so relative lengths keep their meaning.
+        Utterances of the same valid length share one CNN call (each row
+        of it sees only that utterance's samples). Zero-padded to the
+        frame count ``T`` of the whole padded row (what the batched CNN
+        gives), so relative lengths keep their meaning.
         """
-        features = pad_sequence(
-            [
-                self._utterance_features(wav[:count])
-                for wav, count in zip(wavs, counts, strict=True)
-            ],
-            batch_first=True,
-        )
+        rows = [None] * len(counts)
+        for count, indices in _rows_by_length(counts).items():
+            features = self._valid_features(wavs[indices, :count])
+            for index, row in zip(indices, features, strict=True):
+                rows[index] = row
+        features = pad_sequence(rows, batch_first=True)
         total = frame_count(wavs.shape[1], self.hf_model.config)
         return F.pad(features, (0, 0, 0, total - features.shape[1]))
 
-    def _utterance_features(self, wav):
-        """CNN features ``[T_i, C]`` of one utterance's valid samples."""
+    def _valid_features(self, wavs):
+        """CNN features ``[N, T_n, C]`` of utterances with no padding."""
         if self.normalize_wav:
-            wav = F.layer_norm(wav, wav.shape)
-        return self.hf_model.feature_extractor(wav[None])[0].T
+            wavs = F.layer_norm(wavs, wavs.shape[1:])
+        return self.hf_model.feature_extractor(wavs).transpose(1, 2)
 
     def _encode(self, features, frame_mask):
         """Feature projection, time masking and transformer, as HF does.

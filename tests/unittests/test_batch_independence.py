@@ -149,3 +149,19 @@ def test_batch_mates_change_no_output_at_any_length(save_path, name):
     backbone = SSLBackbone(name, save_path, stage="classifier")
     largest, *_ = _max_difference_to_alone(backbone, (0.27, 2.0, 1.2))
     assert largest <= TOLERANCE, f"max |batched - alone| = {largest:.3g}"
+
+
+@pytest.mark.parametrize("name", TINY_NAMES)
+def test_utterances_of_one_length_share_a_cnn_call(save_path, name):
+    backbone = SSLBackbone(name, save_path, stage="classifier")
+    seconds = (2.0, 1.2, 2.0, 0.3, 1.2)
+    largest, *_ = _max_difference_to_alone(backbone, seconds)
+    assert largest <= TOLERANCE, f"max |batched - alone| = {largest:.3g}"
+    calls = []
+    backbone.hf_model.feature_extractor.register_forward_hook(
+        lambda module, args, output: calls.append(args[0].shape[0])
+    )
+    _, wavs, wav_lens = _mixed_batch(seconds)
+    with torch.no_grad():
+        backbone(wavs, wav_lens)
+    assert calls == [2, 2, 1]  # 2 x 2.0 s, 2 x 1.2 s, 0.3 s
