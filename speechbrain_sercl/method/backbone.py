@@ -22,22 +22,25 @@ applies the freeze policy of the method:
   and the forward pass runs under ``torch.no_grad()``.
 
 Padding. An utterance gets the same outputs in a padded batch as alone.
-The CNN feature encoder runs on each utterance's valid samples only (the
-base models' ``feat_extract_norm="group"`` normalises each channel of its
-first layer over the whole row it is given, so a padded row would shift
-the features of the valid frames); utterances of the same valid length
-(training crops, the windows of a long file) share one CNN call.
+Outside training on a CPU the model runs on each utterance's valid
+samples alone, and the outputs are zero-padded to the frame count of the
+whole padded row: bit for bit what the utterance gets alone, and faster
+than the batch (a padded batch's large intermediate tensors cost more
+memory traffic than batching saves there; ``benchmarks/inference.py``,
+``benchmarks/profile_inference.py``). In training, and on a GPU, the
+batch runs as one: the CNN feature encoder on each utterance's valid
+samples only (the base models' ``feat_extract_norm="group"`` normalises
+each channel of its first layer over the whole row it is given, so a
+padded row would shift the features of the valid frames), utterances of
+the same valid length (training crops) sharing one CNN call; the frame
+sequences zero-padded to the frame count of the full padded row; then the
+feature projection and the transformer as one batch with an attention
+mask over the valid frames (padded frames are zeroed before the
+positional convolution and never attended to; WavLM's relative position
+bias depends on frame distances only, and its padding mask reaches
+PyTorch as floats, :mod:`speechbrain_sercl.method.wavlm_attention`).
 Waveform normalisation (``do_normalize`` in the preprocessor config) is
-done there too, over the valid samples, as Hugging Face's feature
-extractor does. The frame sequences are zero-padded to the frame count of
-the full padded row, and the feature projection and the transformer run
-as one batch with an attention mask over the valid frames: padded frames
-are zeroed before the positional convolution and never attended to.
-WavLM's attention runs utterance by utterance outside training
-(:mod:`speechbrain_sercl.method.wavlm_attention`): its relative position
-bias is a ``[batch x heads, T, T]`` tensor that costs more to build for
-a whole padded batch than the attention itself.
-``benchmarks/bench_batch_independence.py`` measures the CNN both ways.
+done over the valid samples, as Hugging Face's feature extractor does.
 
 Authors
  * speechbrain-sercl contributors 2025
@@ -53,7 +56,7 @@ from speechbrain.integrations.huggingface.wavlm import WavLM
 from torch.nn.utils.rnn import pad_sequence
 
 from speechbrain_sercl.method.sources import model_type_of, resolve_source
-from speechbrain_sercl.method.wavlm_attention import attend_by_utterance
+from speechbrain_sercl.method.wavlm_attention import use_float_padding_mask
 
 __all__ = [
     "STAGES",
@@ -222,7 +225,7 @@ class SSLBackbone(torch.nn.Module):
         )
         self.normalize_wav = self.lobe.normalize_wav
         if model_type == "wavlm":
-            attend_by_utterance(self.hf_model)
+            use_float_padding_mask(self.hf_model)
         self.train_front_end = train_front_end
         if not train_front_end:
             # HubertModel has no freeze_feature_encoder; both have this.
@@ -339,8 +342,11 @@ class SSLBackbone(torch.nn.Module):
         frames = self._frame_counts(counts)
         frozen = self.stage == "classifier"
         with torch.no_grad() if frozen else contextlib.nullcontext():
-            features = self._padded_features(wavs, counts)
-            hidden = self._encode(features, _frame_mask(frames, features))
+            if self.training or wavs.device.type != "cpu":
+                features = self._padded_features(wavs, counts)
+                hidden = self._encode(features, _frame_mask(frames, features))
+            else:
+                hidden = self._encode_each(wavs, counts)
         if self.output_all_hiddens and hidden.shape[0] != self.num_layers + 1:
             raise RuntimeError(
                 f"Got {hidden.shape[0]} hidden states instead of "
@@ -416,6 +422,24 @@ class SSLBackbone(torch.nn.Module):
         if self.normalize_wav:
             wavs = F.layer_norm(wavs, wavs.shape[1:])
         return self.hf_model.feature_extractor(wavs).transpose(1, 2)
+
+    def _encode_each(self, wavs, counts):
+        """The whole model on each utterance's valid samples alone, the
+        outputs zero-padded to the frame count of the padded row.
+
+        Outside training on a CPU: there a padded batch's large tensors
+        (``[B, T, 3072]`` in the feed-forward layers, ``[B x heads, T, T]``
+        in the attention) cost more memory traffic than the batch saves
+        (``benchmarks/profile_inference.py``), and each output is then
+        exactly the one the utterance gets alone.
+        """
+        total = frame_count(wavs.shape[1], self.hf_model.config)
+        rows = []
+        for wav, count in zip(wavs, counts, strict=True):
+            features = self._valid_features(wav[None, :count]).contiguous()
+            hidden = self._encode(features, None)
+            rows.append(F.pad(hidden, (0, 0, 0, total - hidden.shape[-2])))
+        return torch.cat(rows, dim=-3)
 
     def _encode(self, features, frame_mask):
         """Feature projection, time masking and transformer, as HF does.

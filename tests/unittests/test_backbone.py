@@ -468,7 +468,10 @@ def test_spec_augment_is_configurable(tmp_path):
         with torch.no_grad():
             train_out = backbone.train()(wavs)
             eval_out = backbone.eval()(wavs)
-        assert torch.equal(train_out, eval_out) is not apply_spec_augment
+        # Training runs the batch at once, evaluation on a CPU each
+        # utterance alone: the same up to float rounding without masking.
+        same = torch.allclose(train_out, eval_out, atol=1e-5)
+        assert same is not apply_spec_augment
 
 
 @pytest.mark.parametrize("name", TINY_NAMES)
