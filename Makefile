@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BENCH)/brain_overhead.py
 	$(BENCH)/bench_stage1_step.py
 	$(BENCH)/memory.py
+	$(BENCH)/training_step.py
 	$(BENCH)/inference.py
 	$(BENCH)/stage2_cache.py --size base --utterances 16 --epochs 2
 

@@ -8,7 +8,8 @@ classifier; random weights: the time does not depend on them), writes
 :func:`speechbrain_sercl.inference.predict.predict_files`, the code behind
 ``sercl predict``, on them: with ``--batch-size`` (length-sorted batches)
 and one file at a time. The real-time factor is processing time over
-audio time (lower is faster); the batched / one-at-a-time ratio is last.
+audio time (lower is faster); the batched / one-at-a-time ratio is last,
+after the largest difference batching makes to a probability.
 
     python benchmarks/inference.py                         # base WavLM, CPU
     python benchmarks/inference.py --device cuda:0 --files 256 --batch-size 32
@@ -83,7 +84,8 @@ def write_files(folder, count, seed):
 
 
 def real_time_factor(classifier, files, audio_seconds, batch_size, cuda):
-    """Processing seconds per second of audio of one predict_files run."""
+    """Processing seconds per second of audio of one predict_files run,
+    and the probabilities ``[files, classes]``."""
     if cuda:
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -93,7 +95,10 @@ def real_time_factor(classifier, files, audio_seconds, batch_size, cuda):
     failed = [p.error for p in predictions if p.error]
     if failed:
         raise RuntimeError(f"predict_files failed: {failed[:3]}")
-    return (time.perf_counter() - start) / audio_seconds
+    seconds = time.perf_counter() - start
+    return seconds / audio_seconds, np.array(
+        [p.probabilities for p in predictions]
+    )
 
 
 def main():
@@ -109,10 +114,12 @@ def main():
             "lengths)"
         )
         real_time_factor(classifier, files[:2], 1.0, 1, cuda)  # warm-up
-        one = real_time_factor(classifier, files, seconds, 1, cuda)
-        batched = real_time_factor(
+        one, alone = real_time_factor(classifier, files, seconds, 1, cuda)
+        batched, together = real_time_factor(
             classifier, files, seconds, arguments.batch_size, cuda
         )
+    gap = np.abs(together - alone).max()
+    print(f"max |batched - one at a time| over the probabilities: {gap:.3g}")
     batched_label = f"RTF, batch {arguments.batch_size}"
     print(f"{'RTF, batch 1':>13s} {batched_label:>13s} {'ratio':>6s}")
     print(f"{one:13.4f} {batched:13.4f} {batched / one:6.3f}")

@@ -31,6 +31,7 @@ Authors
  * speechbrain-sercl developers
 """
 
+import functools
 import importlib
 import importlib.abc
 import importlib.util
@@ -38,7 +39,13 @@ import sys
 import types
 import warnings
 
-__all__ = ["EXPORT_TARGETS", "MOVED", "install", "is_old_spelling"]
+__all__ = [
+    "EXPORT_TARGETS",
+    "MOVED",
+    "install",
+    "is_old_spelling",
+    "spelled_as_in_0_1",
+]
 
 PACKAGE = "speechbrain_sercl"
 # Old module -> the modules (under the package) that now hold its names,
@@ -118,6 +125,52 @@ def is_old_spelling(old, new):
     """
     kind, _, path = old.rpartition(":")
     return bool(kind) and f"{kind}:{EXPORT_TARGETS.get(path)}" == new
+
+
+def spelled_as_in_0_1(tag):
+    """A YAML tag with the module path version 0.1 gave its target.
+
+    Step records (:mod:`speechbrain_sercl.fingerprints`) keep 0.1's
+    spelling, so that the steps an experiment of 0.1 finished are not
+    taken for steps of other settings: the object behind either path is
+    the same.
+
+    Arguments
+    ---------
+    tag : str
+        A tag such as ``!new:speechbrain_sercl.method.head.EmotionClassifier``.
+
+    Returns
+    -------
+    str
+        The tag with 0.1's module path where the module moved; as given
+        otherwise.
+
+    Example
+    -------
+    >>> spelled_as_in_0_1(
+    ...     "!new:speechbrain_sercl.method.head.EmotionClassifier"
+    ... )
+    '!new:speechbrain_sercl.classifier.EmotionClassifier'
+    >>> spelled_as_in_0_1("!name:speechbrain_sercl.config.read_config")
+    '!name:speechbrain_sercl.runner.read_config'
+    >>> spelled_as_in_0_1("!new:torch.nn.Linear")
+    '!new:torch.nn.Linear'
+    """
+    kind, colon, path = tag.rpartition(":")
+    module, dot, name = path.rpartition(".")
+    former = _former_modules().get(module)
+    return f"{kind}{colon}{PACKAGE}.{former}{dot}{name}" if former else tag
+
+
+@functools.cache
+def _former_modules():
+    """Each module of today -> the module of 0.1 that held its names."""
+    former = {}
+    for old, successors in MOVED.items():
+        for successor in successors:
+            former.setdefault(f"{PACKAGE}.{successor}", old)
+    return former
 
 
 class _MovedModule(types.ModuleType):

@@ -10,6 +10,7 @@ Example
 """
 
 import argparse
+import contextlib
 import inspect
 import os
 import sys
@@ -46,6 +47,7 @@ from speechbrain_sercl.inference.predict_io import (
     output_format,
     write_predictions,
 )
+from speechbrain_sercl.inference.quiet import libraries_quiet
 from speechbrain_sercl.layout import (
     FINAL_RUN,
     RESULTS_JSON,
@@ -545,11 +547,25 @@ def _add_predict_parser(subparsers):
         "whatever code it names: only for a source you trust as you trust "
         "code you run",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show what SpeechBrain, transformers and torch print "
+        "(deprecation notices, their logs, progress bars); by default "
+        "only errors and warnings about your files and model show",
+    )
     parser.set_defaults(func=_run_predict)
 
 
 def _run_predict(args):
     """Predict files, write the rows; status 1 when none was predicted."""
+    quiet = contextlib.nullcontext() if args.verbose else libraries_quiet()
+    with quiet:
+        return _predict_and_write(args)
+
+
+def _predict_and_write(args):
+    """``sercl predict`` inside its warning filters."""
     try:
         output_format(args.output)
         check_options(args.batch_size, args.max_seconds, args.window, args.hop)

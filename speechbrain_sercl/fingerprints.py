@@ -47,6 +47,8 @@ from collections import Counter
 
 from ruamel.yaml.comments import TaggedScalar
 
+from speechbrain_sercl._moved import spelled_as_in_0_1
+
 __all__ = [
     "DATA_KEYS",
     "NEUTRAL_RUN_OPTIONS",
@@ -64,8 +66,9 @@ __all__ = [
 # Keys a step's data fingerprint holds already (its run, its corpora and
 # what they contain).
 DATA_KEYS = ("run", "fold", "corpus", "reader", "reader_options", "corpora")
-# The run key is recorded under its name of version 0.1, so that the
-# records written before it was renamed still match.
+# The run key is recorded under its name of version 0.1, and tags with the
+# module paths of 0.1 (spelled_as_in_0_1), so that the records written
+# before the renames still match.
 _RECORDED_NAMES = {"run": "fold"}
 OTHER_STEPS_KEYS = ("method_overrides",)
 # SpeechBrain run options that do not change what a step computes.
@@ -236,7 +239,7 @@ def _plain(node):
     else:
         value = str(node)
     tag = getattr(getattr(node, "tag", None), "value", None)
-    return {tag: value} if tag else value
+    return {spelled_as_in_0_1(tag): value} if tag else value
 
 
 def settings_of(config, run_options=()):

@@ -22,19 +22,25 @@ applies the freeze policy of the method:
   and the forward pass runs under ``torch.no_grad()``.
 
 Padding. An utterance gets the same outputs in a padded batch as alone.
-The CNN feature encoder runs on each utterance's valid samples separately
-(the base models' ``feat_extract_norm="group"`` normalises each channel of
-its first layer over the whole row it is given, so a padded row would
-shift the features of the valid frames); waveform normalisation
-(``do_normalize`` in the preprocessor config) is done there too, over the
-valid samples, as Hugging Face's feature extractor does. The frame
-sequences are zero-padded to the frame count of the full padded row, and
-the feature projection and the transformer run as one batch with an
-attention mask over the valid frames: padded frames are zeroed before the
-positional convolution and never attended to (WavLM's relative position
-bias depends on frame distances only). The loop over utterances skips the
-padding a batched CNN call computes;
-``benchmarks/bench_batch_independence.py`` measures both.
+Outside training on a CPU the model runs on each utterance's valid
+samples alone, and the outputs are zero-padded to the frame count of the
+whole padded row: bit for bit what the utterance gets alone, and faster
+than the batch (a padded batch's large intermediate tensors cost more
+memory traffic than batching saves there; ``benchmarks/inference.py``,
+``benchmarks/profile_inference.py``). In training, and on a GPU, the
+batch runs as one: the CNN feature encoder on each utterance's valid
+samples only (the base models' ``feat_extract_norm="group"`` normalises
+each channel of its first layer over the whole row it is given, so a
+padded row would shift the features of the valid frames), utterances of
+the same valid length (training crops) sharing one CNN call; the frame
+sequences zero-padded to the frame count of the full padded row; then the
+feature projection and the transformer as one batch with an attention
+mask over the valid frames (padded frames are zeroed before the
+positional convolution and never attended to; WavLM's relative position
+bias depends on frame distances only, and its padding mask reaches
+PyTorch as floats, :mod:`speechbrain_sercl.method.wavlm_attention`).
+Waveform normalisation (``do_normalize`` in the preprocessor config) is
+done over the valid samples, as Hugging Face's feature extractor does.
 
 Authors
  * speechbrain-sercl contributors 2025
@@ -50,6 +56,7 @@ from speechbrain.integrations.huggingface.wavlm import WavLM
 from torch.nn.utils.rnn import pad_sequence
 
 from speechbrain_sercl.method.sources import model_type_of, resolve_source
+from speechbrain_sercl.method.wavlm_attention import use_float_padding_mask
 
 __all__ = [
     "STAGES",
@@ -96,6 +103,20 @@ def frame_count(num_samples, config):
     ):
         num_samples = max((num_samples - kernel) // stride + 1, 0)
     return num_samples
+
+
+def _rows_by_length(counts):
+    """``{valid samples: [rows with that many]}``, in order of first row.
+
+    Example
+    -------
+    >>> _rows_by_length([5, 3, 5, 5])
+    {5: [0, 2, 3], 3: [1]}
+    """
+    rows = {}
+    for index, count in enumerate(counts):
+        rows.setdefault(count, []).append(index)
+    return rows
 
 
 def _frame_mask(frames, features):
@@ -203,6 +224,8 @@ class SSLBackbone(torch.nn.Module):
             apply_spec_augment=apply_spec_augment,
         )
         self.normalize_wav = self.lobe.normalize_wav
+        if model_type == "wavlm":
+            use_float_padding_mask(self.hf_model)
         self.train_front_end = train_front_end
         if not train_front_end:
             # HubertModel has no freeze_feature_encoder; both have this.
@@ -319,8 +342,11 @@ class SSLBackbone(torch.nn.Module):
         frames = self._frame_counts(counts)
         frozen = self.stage == "classifier"
         with torch.no_grad() if frozen else contextlib.nullcontext():
-            features = self._padded_features(wavs, counts)
-            hidden = self._encode(features, _frame_mask(frames, features))
+            if self.training or wavs.device.type != "cpu":
+                features = self._padded_features(wavs, counts)
+                hidden = self._encode(features, _frame_mask(frames, features))
+            else:
+                hidden = self._encode_each(wavs, counts)
         if self.output_all_hiddens and hidden.shape[0] != self.num_layers + 1:
             raise RuntimeError(
                 f"Got {hidden.shape[0]} hidden states instead of "
@@ -377,24 +403,43 @@ class SSLBackbone(torch.nn.Module):
     def _padded_features(self, wavs, counts):
         """CNN features ``[B, T, C]``, each utterance's computed alone.
 
-        Zero-padded to the frame count ``T`` of the whole padded row (what
-        the batched CNN gives), so relative lengths keep their meaning.
+        Utterances of the same valid length share one CNN call (each row
+        of it sees only that utterance's samples). Zero-padded to the
+        frame count ``T`` of the whole padded row (what the batched CNN
+        gives), so relative lengths keep their meaning.
         """
-        features = pad_sequence(
-            [
-                self._utterance_features(wav[:count])
-                for wav, count in zip(wavs, counts, strict=True)
-            ],
-            batch_first=True,
-        )
+        rows = [None] * len(counts)
+        for count, indices in _rows_by_length(counts).items():
+            features = self._valid_features(wavs[indices, :count])
+            for index, row in zip(indices, features, strict=True):
+                rows[index] = row
+        features = pad_sequence(rows, batch_first=True)
         total = frame_count(wavs.shape[1], self.hf_model.config)
         return F.pad(features, (0, 0, 0, total - features.shape[1]))
 
-    def _utterance_features(self, wav):
-        """CNN features ``[T_i, C]`` of one utterance's valid samples."""
+    def _valid_features(self, wavs):
+        """CNN features ``[N, T_n, C]`` of utterances with no padding."""
         if self.normalize_wav:
-            wav = F.layer_norm(wav, wav.shape)
-        return self.hf_model.feature_extractor(wav[None])[0].T
+            wavs = F.layer_norm(wavs, wavs.shape[1:])
+        return self.hf_model.feature_extractor(wavs).transpose(1, 2)
+
+    def _encode_each(self, wavs, counts):
+        """The whole model on each utterance's valid samples alone, the
+        outputs zero-padded to the frame count of the padded row.
+
+        Outside training on a CPU: there a padded batch's large tensors
+        (``[B, T, 3072]`` in the feed-forward layers, ``[B x heads, T, T]``
+        in the attention) cost more memory traffic than the batch saves
+        (``benchmarks/profile_inference.py``), and each output is then
+        exactly the one the utterance gets alone.
+        """
+        total = frame_count(wavs.shape[1], self.hf_model.config)
+        rows = []
+        for wav, count in zip(wavs, counts, strict=True):
+            features = self._valid_features(wav[None, :count]).contiguous()
+            hidden = self._encode(features, None)
+            rows.append(F.pad(hidden, (0, 0, 0, total - hidden.shape[-2])))
+        return torch.cat(rows, dim=-3)
 
     def _encode(self, features, frame_mask):
         """Feature projection, time masking and transformer, as HF does.

@@ -43,7 +43,11 @@ def test_the_root_holds_at_most_twelve_modules():
 
 def test_the_model_module_does_not_reach_the_data_generator():
     graph = graph_tool.import_graph()
-    assert graph[f"{P}.method.backbone"] == [f"{P}.method.sources"]
+    assert graph[f"{P}.method.backbone"] == [
+        f"{P}.method.sources",
+        f"{P}.method.wavlm_attention",
+    ]
+    assert graph[f"{P}.method.wavlm_attention"] == []
 
 
 def test_a_made_up_back_arrow_and_cycle_are_found():

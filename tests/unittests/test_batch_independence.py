@@ -127,19 +127,24 @@ def test_batch_mates_change_no_output_in_eval(save_path, name):
     assert largest <= TOLERANCE, f"max |batched - alone| = {largest:.3g}"
 
 
-@pytest.mark.parametrize("name", TINY_NAMES)
-def test_batch_mates_change_no_output_in_training_mode(tmp_path, name):
-    # Training takes the same path: with dropout and masking off the
-    # trainable stages are deterministic and must match too.
-    folder = materialise_tiny_model(name, tmp_path / name)
-    config_file = os.path.join(folder, "config.json")
+def _deterministic_trainable(folder, name):
+    """A tiny model in training mode with dropout and masking off."""
+    path = materialise_tiny_model(name, folder / name)
+    config_file = os.path.join(path, "config.json")
     with open(config_file, encoding="utf-8") as stream:
         config = json.load(stream)
     with open(config_file, "w", encoding="utf-8") as stream:
         json.dump({**config, **NO_DROPOUT}, stream)
-    backbone = SSLBackbone(
-        folder, str(tmp_path), stage="finetune", apply_spec_augment=False
+    return SSLBackbone(
+        path, str(folder), stage="finetune", apply_spec_augment=False
     ).train()
+
+
+@pytest.mark.parametrize("name", TINY_NAMES)
+def test_batch_mates_change_no_output_in_training_mode(tmp_path, name):
+    # Training takes the batched path: with dropout and masking off the
+    # trainable stages are deterministic and must match too.
+    backbone = _deterministic_trainable(tmp_path, name)
     largest, *_ = _max_difference_to_alone(backbone)
     assert largest <= TOLERANCE, f"max |batched - alone| = {largest:.3g}"
 
@@ -149,3 +154,43 @@ def test_batch_mates_change_no_output_at_any_length(save_path, name):
     backbone = SSLBackbone(name, save_path, stage="classifier")
     largest, *_ = _max_difference_to_alone(backbone, (0.27, 2.0, 1.2))
     assert largest <= TOLERANCE, f"max |batched - alone| = {largest:.3g}"
+
+
+@pytest.mark.parametrize("name", TINY_NAMES)
+def test_utterances_of_one_length_share_a_cnn_call(tmp_path, name):
+    # The batched path (training, or a GPU) gives utterances of the same
+    # valid length one CNN call, each row still its own utterance's.
+    backbone = _deterministic_trainable(tmp_path, name)
+    seconds = (2.0, 1.2, 2.0, 0.3, 1.2)
+    largest, *_ = _max_difference_to_alone(backbone, seconds)
+    assert largest <= TOLERANCE, f"max |batched - alone| = {largest:.3g}"
+    calls = []
+    backbone.hf_model.feature_extractor.register_forward_hook(
+        lambda module, args, output: calls.append(args[0].shape[0])
+    )
+    _, wavs, wav_lens = _mixed_batch(seconds)
+    with torch.no_grad():
+        backbone(wavs, wav_lens)
+    assert calls == [2, 2, 1]  # 2 x 2.0 s, 2 x 1.2 s, 0.3 s
+
+
+@pytest.mark.parametrize("name", TINY_NAMES)
+@pytest.mark.parametrize("all_hiddens", [False, True])
+def test_on_the_cpu_in_eval_each_utterance_runs_alone(
+    save_path, name, all_hiddens
+):
+    # Outside training on a CPU the model runs on each utterance alone:
+    # its hidden states are those it gets alone, bit for bit, zeros after.
+    backbone = SSLBackbone(
+        name, save_path, stage="classifier", output_all_hiddens=all_hiddens
+    )
+    utterances, wavs, wav_lens = _mixed_batch((0.27, 2.0, 1.2, 2.0))
+    with torch.no_grad():
+        batched = backbone(wavs, wav_lens)
+        for row, utterance in enumerate(utterances):
+            alone = backbone(utterance[None])
+            valid = alone.shape[-2]
+            assert torch.equal(
+                batched[..., row, :valid, :], alone[..., 0, :, :]
+            )
+            assert not batched[..., row, valid:, :].any()

@@ -11,6 +11,9 @@ import csv
 import json
 import logging
 import math
+import os
+import subprocess
+import sys
 import tracemalloc
 from types import SimpleNamespace
 
@@ -524,3 +527,33 @@ def test_a_wav_cut_short_is_predicted_with_one_warning_naming_it(
     np.testing.assert_allclose(
         probabilities, expected_probabilities(there), rtol=1e-5
     )
+
+
+def test_predict_prints_what_concerns_the_user_and_nothing_else(tmp_path):
+    """A fresh ``sercl predict`` process (the libraries warn once per
+    process): standard error holds the bad file and the summary, none of
+    the libraries' notices, which ``--verbose`` shows."""
+    model = write_tiny_export(tmp_path / "model", CLASSES, tmp_path / "ssl")
+    good = write(tmp_path / "a.wav", noise(1.0, LEVELS[1], 0))
+    junk = tmp_path / "junk.wav"
+    junk.write_text("not audio")
+    output = tmp_path / "p.csv"
+    argv = [sys.executable, "-m", "speechbrain_sercl.cli", "predict"]
+    argv += ["--model", str(model), good, str(junk), "--output", str(output)]
+    environment = {**os.environ, "PYTHONWARNINGS": "default"}
+
+    def standard_error(*options):
+        done = subprocess.run(
+            [*argv, *options], capture_output=True, text=True, env=environment
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stderr.splitlines()
+
+    assert standard_error() == [
+        f"Skipping {junk}: unreadable audio (Format not recognised.)",
+        "Predicted 1 files, skipped 1.",
+        f"Wrote {output}",
+    ]
+    verbose = standard_error("--verbose")
+    assert any("Warning" in line for line in verbose)
+    assert verbose[-2:] == ["Predicted 1 files, skipped 1.", f"Wrote {output}"]
