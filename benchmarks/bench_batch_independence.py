@@ -23,11 +23,11 @@ largest difference the old call makes on the valid frames.
 """
 
 import argparse
-import statistics
 import tempfile
-import time
+from functools import partial
 
 import torch
+from _timing import interleaved_medians
 from torch.nn.utils.rnn import pad_sequence
 
 from speechbrain_sercl.method.backbone import SSLBackbone
@@ -106,23 +106,6 @@ def train_step(forward, backbone, pooling, wavs, wav_lens):
     embeddings.pow(2).mean().backward()
 
 
-def median_seconds(step, forwards, model, batch, arguments):
-    """Median seconds per call of each forward, calls interleaved."""
-    cuda = batch[0].device.type == "cuda"
-    times = [[] for _ in forwards]
-    for repeat in range(arguments.warmup + arguments.repeats):
-        for index, forward in enumerate(forwards):
-            if cuda:
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            step(forward, *model, *batch)
-            if cuda:
-                torch.cuda.synchronize()
-            if repeat >= arguments.warmup:
-                times[index].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
-
-
 def main():
     arguments = parse_arguments()
     device = torch.device(arguments.device)
@@ -147,7 +130,12 @@ def main():
         ("train forward + backward", train_step),
     ]
     for name, step in steps:
-        old, new = median_seconds(step, forwards, model, batch, arguments)
+        old, new = interleaved_medians(
+            [partial(step, forward, *model, *batch) for forward in forwards],
+            arguments.warmup,
+            arguments.repeats,
+            cuda=device.type == "cuda",
+        )
         print(f"{name:28s} {old * 1e3:8.1f} {new * 1e3:8.1f} {new / old:8.2f}")
 
 

@@ -23,16 +23,16 @@ per-utterance ratio are last on each line.
 """
 
 import argparse
-import statistics
 import tempfile
-import time
 import types
+from functools import partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from _lengths import corpus_lengths
 from _models import SIZES, speech_model_source
+from _timing import interleaved_medians
 from torch.nn.utils.rnn import pad_sequence
 
 from speechbrain_sercl.method.backbone import SSLBackbone, frame_count
@@ -91,23 +91,6 @@ def finetune_step(backbone, pooling, wavs, wav_lens, classifier):
     F.nll_loss(classifier(embeddings), targets).backward()
 
 
-def median_seconds(step, models, batch, arguments):
-    """Median seconds of ``step`` with each model, calls interleaved."""
-    cuda = batch[0].device.type == "cuda"
-    times = [[] for _ in models]
-    for repeat in range(arguments.warmup + arguments.repeats):
-        for index, model in enumerate(models):
-            if cuda:
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            step(*model, *batch)
-            if cuda:
-                torch.cuda.synchronize()
-            if repeat >= arguments.warmup:
-                times[index].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
-
-
 def models_for(stage, source, save_path, device):
     """The same model twice: the front end of 0.2.0 and today's."""
     torch.manual_seed(0)
@@ -141,9 +124,14 @@ def main():
             else:
                 head = EmotionClassifier(new.hidden_size, 4).to(device)
                 step, extra = finetune_step, (head,)
-            models = [(old, pooling), (new, pooling)]
-            first, second = median_seconds(
-                step, models, (wavs, wav_lens, *extra), arguments
+            first, second = interleaved_medians(
+                [
+                    partial(step, model, pooling, wavs, wav_lens, *extra)
+                    for model in (old, new)
+                ],
+                arguments.warmup,
+                arguments.repeats,
+                cuda=device.type == "cuda",
             )
             print(
                 f"{name:10s} {first * 1e3:17.1f} {second * 1e3:10.1f} "

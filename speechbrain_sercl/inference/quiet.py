@@ -9,21 +9,36 @@ from inside those libraries, their log records below ``ERROR`` and
 transformers' progress bars. The package's own warnings, which name the
 file they are about, still show; so do the libraries' errors.
 
+Log records are filtered at the handlers (Python's last-resort handler,
+the root logger's and the libraries' own), not by the loggers' levels:
+SpeechBrain sets a level on each of its loggers (``get_logger``), which a
+parent's level would not override.
+
 Example
 -------
 >>> import logging, warnings
+>>> seen = []
+>>> class Keep(logging.Handler):
+...     def emit(self, record):
+...         seen.append(record.getMessage())
+>>> keep = Keep()
+>>> logging.getLogger().addHandler(keep)
 >>> library = logging.getLogger("speechbrain.utils.train_logger")
+>>> library.setLevel(logging.INFO)  # as SpeechBrain's get_logger does
+>>> ours = logging.getLogger("speechbrain_sercl.inference.predict")
 >>> with warnings.catch_warnings(record=True) as shown:
 ...     warnings.simplefilter("always")
 ...     with libraries_quiet():
+...         library.warning("torchvision is not available")
+...         ours.warning("Skipping a.wav: no samples")
 ...         warnings.warn_explicit("old", FutureWarning, "t.py", 1, "torch.nn")
-...         print(library.isEnabledFor(logging.WARNING))
-...     warnings.warn_explicit("bad file", UserWarning, "p.py", 1, "mine")
-False
+...         warnings.warn_explicit("bad file", UserWarning, "p.py", 1, "mine")
+...     library.warning("after the block")
+>>> logging.getLogger().removeHandler(keep)
+>>> seen
+['Skipping a.wav: no samples', 'after the block']
 >>> [str(warning.message) for warning in shown]
 ['bad file']
->>> library.isEnabledFor(logging.WARNING)
-True
 
 Authors
  * speechbrain-sercl developers
@@ -46,24 +61,35 @@ LIBRARIES = (
 _LIBRARY_MODULES = rf"({'|'.join(map(re.escape, LIBRARIES))})(\.|$)"
 
 
+class _LibraryNotices(logging.Filter):
+    """Drops the libraries' log records below ``ERROR``."""
+
+    def filter(self, record):
+        library = record.name.split(".")[0] in LIBRARIES
+        return not library or record.levelno >= logging.ERROR
+
+
 @contextlib.contextmanager
 def libraries_quiet():
     """Hide the libraries' warnings, logs below ``ERROR`` and progress
     bars inside the block; restore them after it."""
     from transformers.utils import logging as transformers_logging
 
-    loggers = [logging.getLogger(name) for name in LIBRARIES]
-    levels = [logger.level for logger in loggers]
+    handlers = {logging.lastResort, *logging.getLogger().handlers}
+    for name in LIBRARIES:
+        handlers.update(logging.getLogger(name).handlers)
+    handlers.discard(None)
+    notices = _LibraryNotices()
     bars = transformers_logging.is_progress_bar_enabled()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module=_LIBRARY_MODULES)
-        for logger in loggers:
-            logger.setLevel(logging.ERROR)
+        for handler in handlers:
+            handler.addFilter(notices)
         transformers_logging.disable_progress_bar()
         try:
             yield
         finally:
-            for logger, level in zip(loggers, levels, strict=True):
-                logger.setLevel(level)
+            for handler in handlers:
+                handler.removeFilter(notices)
             if bars:
                 transformers_logging.enable_progress_bar()
