@@ -7,6 +7,7 @@ below are copied from 0.1's YAMLs and README, not derived from the code
 that maps them.
 """
 
+import importlib
 import pydoc
 import re
 import shutil
@@ -22,6 +23,7 @@ import soundfile as sf
 import torch
 from export_fixtures import write_tiny_export
 
+from speechbrain_sercl._moved import MOVED
 from speechbrain_sercl.cli import main
 from speechbrain_sercl.config import read_config, shipped_hparams
 from speechbrain_sercl.fingerprints import digest, placeholders, settings_of
@@ -206,3 +208,18 @@ def test_a_step_of_0_1_is_recorded_as_the_same_step_now(name):
     assert digest(old) == digest(new)
     moved = "!new:speechbrain_sercl.method."  # not a vacuous comparison
     assert moved in Path(shipped_hparams(name)).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("old", sorted(MOVED))
+def test_a_name_means_one_object_in_the_modules_of_a_0_1_module(old):
+    """Step records spell a target by its 0.1 module: the modules that
+    share one 0.1 module must not give one name to two objects, or a
+    record could not tell them apart."""
+    found = {}
+    for successor in MOVED[old]:
+        module = importlib.import_module(f"speechbrain_sercl.{successor}")
+        for name, value in vars(module).items():
+            if not name.startswith("_"):
+                found.setdefault(name, []).append(value)
+    for name, values in found.items():
+        assert all(value is values[0] for value in values), (old, name)
