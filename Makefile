@@ -8,9 +8,15 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS := .ci/constraints.txt
 DEMO_DIR ?= results/demo
 
-.PHONY: setup demo test bench lint format clean
+.PHONY: setup espeak-ng demo test bench lint format clean
 
-setup: $(STAMP)
+setup: $(STAMP) espeak-ng
+
+# espeak-ng, a system program, speaks the second synthetic speech source:
+# installed from Debian's packages where missing (as root or with sudo),
+# else the script says how.
+espeak-ng:
+	@.ci/install_espeak_ng
 
 $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,17 +24,17 @@ $(STAMP): setup.cfg pyproject.toml $(CONSTRAINTS)
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,analysis]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: setup
 	$(VENV)/bin/sercl demo --output $(DEMO_DIR)
 
-test: $(STAMP)
+test: setup
 	$(PY) -m pytest
 
 # The benchmarks (docs/benchmarks.md), each at its CPU default size:
 # under 15 minutes on 2 cores. benchmarks/gpu_bench.sh runs them at base
 # size on CUDA.
 BENCH := $(PY) benchmarks
-bench: $(STAMP)
+bench: setup
 	$(BENCH)/padding.py
 	$(BENCH)/brain_overhead.py
 	$(BENCH)/bench_stage1_step.py

@@ -15,10 +15,16 @@ passes on less than MFCC statistics cannot give rows above the floor.
 
     python benchmarks/frozen_features.py results/demo/prepared
     python benchmarks/frozen_features.py results/demo/prepared \\
-        --source tiny-wavlm --protocols speaker
+        --source tiny-wavlm-pretrained --protocols speaker
+    python benchmarks/frozen_features.py --speech espeak \\
+        --source tiny-wavlm-pretrained-synthetic tiny-wavlm-pretrained
 
-``--source`` is what ``ssl_source`` takes: a tiny model name (the
-pretrained ones come from the cache folder), a model folder or a hub id.
+``--source`` is what ``ssl_source`` takes: tiny model names (the
+pretrained ones come from the cache folder), model folders or hub ids;
+several are compared on the same folds. ``--speech synthetic`` or
+``--speech espeak`` generates the demo's corpora of that speech source
+(``hparams/demo.yaml``, ``demo_speech``) into ``--data`` and prepares
+both protocols' folds there, instead of reading a prepared folder.
 """
 
 import argparse
@@ -29,7 +35,9 @@ import tempfile
 import numpy as np
 import torch
 
+from speechbrain_sercl.config import read_config, shipped_hparams
 from speechbrain_sercl.data.audio import load_audio
+from speechbrain_sercl.data.corpora import prepare_corpora
 from speechbrain_sercl.data.folds import read_folds, run_split
 from speechbrain_sercl.data.manifest import load_manifest
 from speechbrain_sercl.method.backbone import SSLBackbone
@@ -49,19 +57,29 @@ def fold_ua(features, manifest, train, test):
     return 100 * float(accuracy)
 
 
-def compare_corpus(manifest_path, ssl, protocols):
-    """Prints the per-fold and mean UAs of one corpus."""
-    manifest = load_manifest(manifest_path)
-    ids = sorted(manifest)
-    waveforms = [load_audio(manifest[utt]["wav"]) for utt in ids]
-    last_layer = layer_features(ssl, waveforms)[-1].numpy()
+def frozen_features(manifest, ids, waveforms, sources, save_path):
+    """Each source's mean of its last layer's valid frames, per utterance."""
     features = {
         "MFCC statistics": {
             utt: mfcc_statistics(wav).numpy()
             for utt, wav in zip(ids, waveforms, strict=True)
-        },
-        "frozen model": dict(zip(ids, last_layer, strict=True)),
+        }
     }
+    for source in sources:
+        ssl = SSLBackbone(
+            source, save_path, "classifier", output_all_hiddens=True
+        )
+        last_layer = layer_features(ssl, waveforms)[-1].numpy()
+        features[source] = dict(zip(ids, last_layer, strict=True))
+    return features
+
+
+def compare_corpus(manifest_path, sources, protocols, save_path):
+    """Prints the per-fold and mean UAs of one corpus."""
+    manifest = load_manifest(manifest_path)
+    ids = sorted(manifest)
+    waveforms = [load_audio(manifest[utt]["wav"]) for utt in ids]
+    features = frozen_features(manifest, ids, waveforms, sources, save_path)
     corpus = os.path.basename(os.path.dirname(manifest_path))
     for protocol in protocols:
         folds = read_folds(manifest_path, protocol)
@@ -72,31 +90,69 @@ def compare_corpus(manifest_path, ssl, protocols):
             means[name] = np.mean(scores)
             per_fold = " ".join(f"{score:6.2f}" for score in scores)
             print(
-                f"{corpus} {protocol:7s} {name:15s} folds {per_fold} "
+                f"{corpus} {protocol:7s} {name:31s} folds {per_fold} "
                 f"mean {means[name]:6.2f}"
             )
-        difference = means["frozen model"] - means["MFCC statistics"]
-        print(f"{corpus} {protocol:7s} frozen - floor: {difference:+.2f}")
+        for source in sources:
+            difference = means[source] - means["MFCC statistics"]
+            print(f"{corpus} {protocol:7s} {source} - floor: {difference:+.2f}")
+
+
+def prepare_demo_corpora(speech, data_folder, protocols):
+    """Generate and prepare the demo's corpora of ``speech``; returns the
+    prepared folder."""
+    config = read_config(
+        shipped_hparams("demo"),
+        {"demo_speech": speech, "demo_data_folder": data_folder},
+    )
+    prepared = os.path.join(data_folder, "prepared")
+    for protocol in protocols:
+        prepare_corpora(
+            config["corpora"],
+            prepared,
+            protocol,
+            config["n_folds"],
+            config["fold_seed"],
+        )
+    return prepared
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("prepared", help="an experiment's prepared folder")
-    parser.add_argument("--source", default="tiny-wavlm-pretrained")
-    parser.add_argument("--protocols", nargs="+", default=["paper", "speaker"])
-    args = parser.parse_args()
-    manifests = sorted(
-        glob.glob(os.path.join(args.prepared, "*", "manifest.json"))
+    parser.add_argument(
+        "prepared", nargs="?", help="an experiment's prepared folder"
     )
-    if not manifests:
-        parser.error(f"no */manifest.json in {args.prepared}")
-    with tempfile.TemporaryDirectory() as save_path:
-        ssl = SSLBackbone(
-            args.source, save_path, "classifier", output_all_hiddens=True
+    parser.add_argument(
+        "--source", nargs="+", default=["tiny-wavlm-pretrained"]
+    )
+    parser.add_argument("--protocols", nargs="+", default=["paper", "speaker"])
+    parser.add_argument(
+        "--speech",
+        choices=["synthetic", "espeak"],
+        help="generate and prepare the demo corpora of this speech source",
+    )
+    parser.add_argument(
+        "--data",
+        default="results/frozen_features",
+        help="where --speech generates (a folder per source)",
+    )
+    args = parser.parse_args()
+    if (args.prepared is None) == (args.speech is None):
+        parser.error("give a prepared folder or --speech, not both")
+    prepared = args.prepared
+    if args.speech:
+        prepared = prepare_demo_corpora(
+            args.speech, os.path.join(args.data, args.speech), args.protocols
         )
-        print(f"speech model: {args.source}")
+    manifests = sorted(glob.glob(os.path.join(prepared, "*", "manifest.json")))
+    if not manifests:
+        parser.error(f"no */manifest.json in {prepared}")
+    print(f"speech models: {', '.join(args.source)}")
+    with tempfile.TemporaryDirectory() as save_path:
         for manifest_path in manifests:
-            compare_corpus(manifest_path, ssl, args.protocols)
+            compare_corpus(
+                manifest_path, args.source, args.protocols, save_path
+            )
 
 
 if __name__ == "__main__":

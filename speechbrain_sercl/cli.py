@@ -255,7 +255,10 @@ def _add_demo_parser(subparsers):
         description=(
             "Generate two small synthetic corpora in the IEMOCAP and CASIA "
             "layouts and run `sercl folds demo` on them (tiny "
-            "WavLM, CPU, minutes)."
+            "WavLM, CPU, minutes). The corpora are spoken by the project's "
+            "formant synthesiser; add --demo_speech=espeak (and another "
+            "--output) for espeak-ng's English and Mandarin speech, and "
+            "any other override of hparams/demo.yaml the same way."
         ),
     )
     parser.add_argument(

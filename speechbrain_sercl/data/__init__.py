@@ -6,7 +6,9 @@ into a SpeechBrain JSON manifest through the shared steps of
 ``manifest.py``; ``audio.py`` is the one audio reader of the package,
 ``folds.py`` assigns utterances to folds and selects a run's split, and
 ``corpora.py`` holds the registry that the recipes, the fold runner and
-``sercl prepare`` read.
+``sercl prepare`` read. ``synthetic.py`` (the project's formant
+synthesiser) and ``espeak.py`` (espeak-ng) generate small corpora in the
+release layouts for the demo and the tests, which the real readers read.
 
 To add a corpus, write ``data/<corpus>.py`` with a
 ``prepare_<corpus>(data_folder, save_folder, corpus_name=..., ...)`` that
@@ -17,7 +19,7 @@ returns a :class:`~speechbrain_sercl.data.manifest.PreparationReport` (see
 
 Example
 -------
->>> sorted(name for name in CORPORA if not name.startswith("synthetic"))
+>>> sorted(name for name in CORPORA if "_" not in name)
 ['casia', 'cremad', 'emodb', 'esd', 'iemocap', 'ravdess']
 """
 

@@ -30,9 +30,11 @@ speakers differ by base pitch, formant scale, tilt and level, and every
 utterance draws its own random variation around the profile.
 """
 
+import dataclasses
 import json
 import os
 import string
+from collections.abc import Callable
 
 import numpy as np
 import soundfile
@@ -45,13 +47,18 @@ from speechbrain_sercl.data.iemocap import prepare_iemocap
 __all__ = [
     "CASIA_SPEAKERS",
     "EMOTION_PROFILES",
+    "FORMANT_SPEECH",
+    "Speech",
     "SYNTHETIC_EMODB_EMOTIONS",
     "generate_synthetic_corpora",
     "generate_synthetic_emodb",
     "make_speaker_voice",
+    "prepare_generated",
     "prepare_synthetic",
     "synthesize_utterance",
     "unlabelled_utterances",
+    "write_emodb",
+    "write_iemocap_and_casia",
 ]
 
 # Bump whenever the synthesis changes, so old stamps are not trusted.
@@ -136,6 +143,42 @@ VOWEL_FORMANTS_HZ = np.array(
 )
 FORMANT_BANDWIDTHS_HZ = np.array([80.0, 110.0, 160.0, 250.0])
 WAVETABLE_SIZE = 2048
+
+
+@dataclasses.dataclass(frozen=True)
+class Speech:
+    """A speech source of the synthetic corpus generators.
+
+    The generators plan the same corpora, in the same release layouts,
+    whatever speaks them (:func:`write_iemocap_and_casia`,
+    :func:`write_emodb`); a source says how.
+
+    Arguments
+    ---------
+    name : str
+        Its name, in the progress bars.
+    profiles : dict
+        Canonical emotion -> acoustic profile (a dict of floats, so that
+        two can be blended for the labels a reader drops).
+    make_voice : callable
+        ``(gender, rng) -> voice``: one speaker's voice.
+    speak : callable
+        ``(job, profile, sample_rate, duration, rng, noise_floor_db) ->
+        waveform``: one planned utterance (``job["voice"]``,
+        ``job["corpus"]`` and ``job["sentence"]`` say who speaks which
+        sentence of which corpus; ``duration`` is None where the source
+        sets the length itself), float32 with its peak below 1.
+
+    Example
+    -------
+    >>> FORMANT_SPEECH.name, sorted(FORMANT_SPEECH.profiles)[:2]
+    ('synthetic', ['angry', 'fear'])
+    """
+
+    name: str
+    profiles: dict
+    make_voice: Callable
+    speak: Callable
 
 
 def make_speaker_voice(gender, rng):
@@ -325,6 +368,19 @@ def synthesize_utterance(
     return speech.astype(np.float32)
 
 
+def _speak_formant(job, profile, sample_rate, duration, rng, noise_floor_db):
+    """One planned utterance of the formant synthesiser."""
+    return synthesize_utterance(
+        profile, job["voice"], sample_rate, duration, rng, noise_floor_db
+    )
+
+
+# The project's own formant synthesiser: the demo's default speech.
+FORMANT_SPEECH = Speech(
+    "synthetic", EMOTION_PROFILES, make_speaker_voice, _speak_formant
+)
+
+
 def _blend_profiles(first, second, weight):
     """Profile between two emotions (``weight`` of the first)."""
     return {
@@ -381,16 +437,12 @@ def unlabelled_utterances(count, duration, sample_rate, seed):
     return np.stack(utterances)
 
 
-def _dropped_label_profile(label, rng):
+def _dropped_label_profile(label, profiles, rng):
     """Profile of a label the reader drops (frustration, no agreement)."""
     if label == "fru":
-        return _blend_profiles(
-            EMOTION_PROFILES["angry"], EMOTION_PROFILES["neutral"], 0.5
-        )
-    first, second = rng.choice(sorted(EMOTION_PROFILES), 2, replace=False)
-    return _blend_profiles(
-        EMOTION_PROFILES[first], EMOTION_PROFILES[second], rng.uniform()
-    )
+        return _blend_profiles(profiles["angry"], profiles["neutral"], 0.5)
+    first, second = rng.choice(sorted(profiles), 2, replace=False)
+    return _blend_profiles(profiles[first], profiles[second], rng.uniform())
 
 
 def _iemocap_speaker_labels(n_per_class, n_dropped, rng):
@@ -407,18 +459,19 @@ def _iemocap_speaker_labels(n_per_class, n_dropped, rng):
     return [labels[i] for i in rng.permutation(len(labels))]
 
 
-def _iemocap_jobs(root, seed, n_per_class, n_dropped, durations):
+def _iemocap_jobs(root, seed, n_per_class, n_dropped, durations, speech):
     """Plan every IEMOCAP-like utterance: one dict per wav to write."""
     jobs = []
     for session in range(1, 6):
         for gender in ("F", "M"):
             speaker_seed = [seed, CORPUS_SEEDS["iemocap"], session, ord(gender)]
             rng = np.random.default_rng(speaker_seed)
-            voice = make_speaker_voice(gender, rng)
+            voice = speech.make_voice(gender, rng)
             labels = _iemocap_speaker_labels(n_per_class, n_dropped, rng)
             for index, label in enumerate(labels):
                 dialog = _iemocap_dialog(session, index)
                 jobs.append({
+                    "corpus": "iemocap",
                     "session": session,
                     "dialog": dialog,
                     "utt_id": f"{dialog}_{gender}{index // 4:03d}",
@@ -426,6 +479,7 @@ def _iemocap_jobs(root, seed, n_per_class, n_dropped, durations):
                     "voice": voice,
                     "seed": speaker_seed + [index],
                     "duration": durations,
+                    "sentence": index,
                 })  # fmt: skip
     for job in jobs:
         job["path"] = os.path.join(
@@ -442,31 +496,33 @@ def _iemocap_dialog(session, index):
     return f"Ses0{session}{owner}_{kind}"
 
 
-def _casia_jobs(root, seed, n_per_class, durations):
+def _casia_jobs(root, seed, n_per_class, durations, speech):
     """Plan every CASIA-like utterance: one dict per wav to write."""
     jobs = []
     for number, (speaker, gender) in enumerate(CASIA_SPEAKERS.items()):
         speaker_seed = [seed, CORPUS_SEEDS["casia"], number]
-        voice = make_speaker_voice(gender, np.random.default_rng(speaker_seed))
+        voice = speech.make_voice(gender, np.random.default_rng(speaker_seed))
         for emotion_index, emotion in enumerate(CASIA_EMOTIONS):
             for index in range(n_per_class):
                 name = f"{CASIA_FIRST_NUMBER + index:03d}.wav"
                 jobs.append({
+                    "corpus": "casia",
                     "path": os.path.join(root, speaker, emotion, name),
                     "label": emotion,
                     "voice": voice,
                     "seed": speaker_seed + [emotion_index, index],
                     "duration": durations,
+                    "sentence": index,
                 })  # fmt: skip
     return jobs
 
 
-def _emodb_jobs(root, seed, n_per_class, durations):
+def _emodb_jobs(root, seed, n_per_class, durations, speech):
     """Plan every EmoDB-like utterance: one dict per wav to write."""
     jobs = []
     for number, (speaker, gender) in enumerate(EMODB_SPEAKERS.items()):
         speaker_seed = [seed, CORPUS_SEEDS["emodb"], number]
-        voice = make_speaker_voice(gender, np.random.default_rng(speaker_seed))
+        voice = speech.make_voice(gender, np.random.default_rng(speaker_seed))
         for emotion_index, (letter, emotion) in enumerate(
             SYNTHETIC_EMODB_LETTERS.items()
         ):
@@ -475,30 +531,31 @@ def _emodb_jobs(root, seed, n_per_class, durations):
                 version = string.ascii_lowercase[index // len(EMODB_TEXTS)]
                 name = f"{speaker}{text}{letter}{version}.wav"
                 jobs.append({
+                    "corpus": "emodb",
                     "path": os.path.join(root, "wav", name),
                     "label": emotion,
                     "voice": voice,
                     "seed": speaker_seed + [emotion_index, index],
                     "duration": durations,
+                    "sentence": index % len(EMODB_TEXTS),
                 })  # fmt: skip
     return jobs
 
 
-def _render(job, sample_rate, noise_floor_db):
-    """Synthesize and write one planned utterance; returns its duration."""
+def _render(job, sample_rate, noise_floor_db, speech):
+    """Speak and write one planned utterance; returns its duration."""
     rng = np.random.default_rng(job["seed"])
-    low, high = job["duration"]
-    duration = round(rng.uniform(low, high), 2)
+    duration = None
+    if job["duration"] is not None:
+        duration = round(rng.uniform(*job["duration"]), 2)
     emotion = job["label"]
     if emotion in IEMOCAP_LABELS:
         emotion = IEMOCAP_LABELS[emotion][0]
     if emotion is None:
-        profile = _dropped_label_profile(job["label"], rng)
+        profile = _dropped_label_profile(job["label"], speech.profiles, rng)
     else:
-        profile = EMOTION_PROFILES[emotion]
-    wav = synthesize_utterance(
-        profile, job["voice"], sample_rate, duration, rng, noise_floor_db
-    )
+        profile = speech.profiles[emotion]
+    wav = speech.speak(job, profile, sample_rate, duration, rng, noise_floor_db)
     os.makedirs(os.path.dirname(job["path"]), exist_ok=True)
     soundfile.write(job["path"], wav, sample_rate, subtype="PCM_16")
     return len(wav) / sample_rate
@@ -587,17 +644,26 @@ def _generate_once(stamp_path, parameters, write):
     _write_stamp(stamp_path, parameters, complete=True)
 
 
-def _check_sizes(utterances_per_speaker_emotion, duration_range):
-    """Refuse no utterances or a bad duration range."""
+def _check_durations(duration_range):
+    """Refuse a bad duration range."""
+    low, high = duration_range
+    if not 0 < low <= high:
+        raise ValueError(f"duration_range must be 0 < min <= max: {low, high}")
+    return [low, high]
+
+
+def _check_count(utterances_per_speaker_emotion, most=None):
+    """Refuse no utterances (or more than ``most``)."""
     if utterances_per_speaker_emotion < 1:
         raise ValueError(
             "utterances_per_speaker_emotion must be >= 1, got "
             f"{utterances_per_speaker_emotion}"
         )
-    low, high = duration_range
-    if not 0 < low <= high:
-        raise ValueError(f"duration_range must be 0 < min <= max: {low, high}")
-    return [low, high]
+    if most is not None and utterances_per_speaker_emotion > most:
+        raise ValueError(
+            f"utterances_per_speaker_emotion must be <= {most} (EmoDB's "
+            f"file names), got {utterances_per_speaker_emotion}"
+        )
 
 
 def generate_synthetic_corpora(
@@ -663,11 +729,7 @@ def generate_synthetic_corpora(
     16000
     >>> tmp.cleanup()
     """
-    low, high = _check_sizes(utterances_per_speaker_emotion, duration_range)
-    if dropped_per_speaker < 0:
-        raise ValueError(
-            f"dropped_per_speaker must be >= 0, got {dropped_per_speaker}"
-        )
+    low, high = _check_durations(duration_range)
     parameters = {
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
@@ -677,6 +739,55 @@ def generate_synthetic_corpora(
         "iemocap_sample_rate": iemocap_sample_rate,
         "casia_sample_rate": casia_sample_rate,
     }
+    return write_iemocap_and_casia(
+        root,
+        parameters,
+        FORMANT_SPEECH,
+        (low, high),
+        progress,
+    )
+
+
+def write_iemocap_and_casia(root, parameters, speech, durations, progress):
+    """Write the IEMOCAP-like and CASIA-like corpora of ``speech`` once.
+
+    The shared body of the generators of both speech sources: it plans
+    the utterances in the release layouts, speaks and writes them, and
+    writes the IEMOCAP-like annotation files, unless the stamp
+    (``root/synthetic_stamp.json``) records a complete generation with
+    ``parameters``; a stamp of other parameters (another source's
+    included) is an error.
+
+    Arguments
+    ---------
+    root : str
+        Folder to write into (created if needed).
+    parameters : dict
+        The generator's arguments, with ``seed``,
+        ``utterances_per_speaker_emotion``, ``dropped_per_speaker``,
+        ``iemocap_sample_rate`` and ``casia_sample_rate``.
+    speech : Speech
+        What speaks the utterances.
+    durations : tuple of float or None
+        The range each utterance's length is drawn from, or None where the
+        speech sets the length itself.
+    progress : bool
+        Whether to show a progress bar.
+
+    Returns
+    -------
+    dict
+        ``{"iemocap": <IEMOCAP_full_release folder>, "casia": <CASIA
+        folder>}``.
+    """
+    seed = parameters["seed"]
+    per_class = parameters["utterances_per_speaker_emotion"]
+    _check_count(per_class)
+    if parameters["dropped_per_speaker"] < 0:
+        raise ValueError(
+            "dropped_per_speaker must be >= 0, got "
+            f"{parameters['dropped_per_speaker']}"
+        )
     paths = {
         "iemocap": os.path.join(root, "IEMOCAP_full_release"),
         "casia": os.path.join(root, "CASIA"),
@@ -685,26 +796,28 @@ def generate_synthetic_corpora(
 
     def write():
         iemocap_jobs = _iemocap_jobs(
-            paths["iemocap"], seed, utterances_per_speaker_emotion,
-            dropped_per_speaker, (low, high),
+            paths["iemocap"], seed, per_class,
+            parameters["dropped_per_speaker"], durations, speech,
         )  # fmt: skip
         casia_jobs = _casia_jobs(
-            paths["casia"], seed, utterances_per_speaker_emotion, (low, high)
+            paths["casia"], seed, per_class, durations, speech
         )
         bar = tqdm(
             total=len(iemocap_jobs) + len(casia_jobs),
-            desc="synthetic corpora",
+            desc=f"{speech.name} corpora",
             disable=not progress,
         )
         iemocap_durations = []
         for job in iemocap_jobs:
-            iemocap_durations.append(_render(job, iemocap_sample_rate, -50.0))
+            iemocap_durations.append(
+                _render(job, parameters["iemocap_sample_rate"], -50.0, speech)
+            )
             bar.update()
         _write_emo_evaluations(
             paths["iemocap"], iemocap_jobs, iemocap_durations, seed
         )
         for job in casia_jobs:
-            _render(job, casia_sample_rate, -60.0)
+            _render(job, parameters["casia_sample_rate"], -60.0, speech)
             bar.update()
         bar.close()
 
@@ -759,13 +872,7 @@ def generate_synthetic_emodb(
     >>> sorted(os.listdir(os.path.join(paths["emodb"], "wav")))[:5]
     ['03a01Aa.wav', '03a01Fa.wav', '03a01Na.wav', '03a01Ta.wav', '03a01Wa.wav']
     """
-    low, high = _check_sizes(utterances_per_speaker_emotion, duration_range)
-    most = len(EMODB_TEXTS) * len(string.ascii_lowercase)
-    if utterances_per_speaker_emotion > most:
-        raise ValueError(
-            f"utterances_per_speaker_emotion must be <= {most} (EmoDB's "
-            f"file names), got {utterances_per_speaker_emotion}"
-        )
+    low, high = _check_durations(duration_range)
     parameters = {
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
@@ -773,15 +880,47 @@ def generate_synthetic_emodb(
         "duration_range": [low, high],
         "sample_rate": sample_rate,
     }
+    return write_emodb(root, parameters, FORMANT_SPEECH, (low, high), progress)
+
+
+def write_emodb(root, parameters, speech, durations, progress):
+    """Write the EmoDB-like corpus of ``speech`` once.
+
+    As :func:`write_iemocap_and_casia`, with the stamp
+    ``root/synthetic_emodb_stamp.json``.
+
+    Arguments
+    ---------
+    root : str
+        Folder to write into (created if needed).
+    parameters : dict
+        The generator's arguments, with ``seed``,
+        ``utterances_per_speaker_emotion`` and ``sample_rate``.
+    speech : Speech
+        What speaks the utterances.
+    durations : tuple of float or None
+        The range each utterance's length is drawn from, or None where the
+        speech sets the length itself.
+    progress : bool
+        Whether to show a progress bar.
+
+    Returns
+    -------
+    dict
+        ``{"emodb": <EmoDB folder>}``.
+    """
+    per_class = parameters["utterances_per_speaker_emotion"]
+    _check_count(per_class, len(EMODB_TEXTS) * len(string.ascii_lowercase))
     paths = {"emodb": os.path.join(root, "EmoDB")}
     os.makedirs(root, exist_ok=True)
 
     def write():
         jobs = _emodb_jobs(
-            paths["emodb"], seed, utterances_per_speaker_emotion, (low, high)
+            paths["emodb"], parameters["seed"], per_class, durations, speech
         )
-        for job in tqdm(jobs, desc="synthetic EmoDB", disable=not progress):
-            _render(job, sample_rate, -60.0)
+        description = f"{speech.name} EmoDB"
+        for job in tqdm(jobs, desc=description, disable=not progress):
+            _render(job, parameters["sample_rate"], -60.0, speech)
 
     _generate_once(os.path.join(root, EMODB_STAMP_NAME), parameters, write)
     return paths
@@ -837,18 +976,48 @@ def prepare_synthetic(
     24
     >>> tmp.cleanup()
     """
-    if corpus not in SYNTHETIC_READERS:
+    return prepare_generated(
+        SYNTHETIC_READERS,
+        data_folder,
+        save_folder,
+        corpus,
+        root,
+        corpus_name,
+        **options,
+    )
+
+
+def prepare_generated(
+    readers, data_folder, save_folder, corpus, root, corpus_name, **options
+):
+    """Generate ``corpus`` with its generator in ``readers`` (once) and
+    read it with its real reader: the body of :func:`prepare_synthetic`
+    and of the other speech sources' readers.
+
+    Arguments
+    ---------
+    readers : dict
+        Corpus -> (generator, real reader).
+    data_folder, save_folder, corpus, root, corpus_name, **options
+        As :func:`prepare_synthetic`.
+
+    Returns
+    -------
+    PreparationReport
+        The reader's report.
+    """
+    if corpus not in readers:
         raise ValueError(
-            f"corpus must be one of {sorted(SYNTHETIC_READERS)}, got {corpus!r}"
+            f"corpus must be one of {sorted(readers)}, got {corpus!r}"
         )
-    generate, read = SYNTHETIC_READERS[corpus]
+    generate, read = readers[corpus]
     if root is None:
         root = os.path.dirname(os.path.abspath(data_folder))
     paths = generate(root, **options)
     if os.path.abspath(data_folder) != os.path.abspath(paths[corpus]):
         raise ValueError(
-            f"data_folder {data_folder} is not where the synthetic {corpus} "
-            f"corpus is generated ({paths[corpus]})"
+            f"data_folder {data_folder} is not where the generated {corpus} "
+            f"corpus is written ({paths[corpus]})"
         )
     return read(data_folder, save_folder, corpus_name=corpus_name or corpus)
 

@@ -12,11 +12,13 @@ output regresses, through a linear head that is then thrown away, the
 standardised 80-band log-mel spectrum of a 50 ms window centred on the
 frame (hop 320 samples; the window is long enough to resolve the
 harmonics, and so the pitch), on synthetic speech of random voices and
-random mixtures of the emotion profiles
-(:func:`speechbrain_sercl.data.synthetic.unlabelled_utterances`, none of
-it in the demo corpora). The model's masked-time augmentation is on, so
-some frames are predicted from their context. It takes about half a
-minute on two CPU cores, once.
+random mixtures of the emotion profiles, none of it in the demo corpora:
+by default a mixture of the two speech sources, the project's formant
+synthesiser (:func:`speechbrain_sercl.data.synthetic.unlabelled_utterances`)
+and espeak-ng speaking pseudo-words in 32 languages
+(:func:`speechbrain_sercl.data.espeak.unlabelled_espeak_utterances`). The
+model's masked-time augmentation is on, so some frames are predicted from
+their context. It takes about two minutes on two CPU cores, once.
 
 Example
 -------
@@ -27,7 +29,7 @@ Example
 ...     AutoConfig.for_model(**TINY_MODELS["tiny-wavlm"])
 ... )
 >>> losses = pretrain_on_synthetic_speech(
-...     model, steps=2, utterances=8, batch_size=4, progress=False
+...     model, steps=2, utterances=4, batch_size=4, progress=False
 ... )
 >>> len(losses)
 2
@@ -38,9 +40,22 @@ import torch
 import torchaudio
 from tqdm import tqdm
 
+from speechbrain_sercl.data.espeak import unlabelled_espeak_utterances
 from speechbrain_sercl.data.synthetic import unlabelled_utterances
 
-__all__ = ["log_mel_targets", "pretrain_on_synthetic_speech"]
+__all__ = [
+    "UNLABELLED_SPEECH",
+    "log_mel_targets",
+    "pretrain_on_synthetic_speech",
+    "unlabelled_speech",
+]
+
+# Label-free speech of each source: (count, seconds, sample_rate, seed) ->
+# [count, samples].
+UNLABELLED_SPEECH = {
+    "synthetic": unlabelled_utterances,
+    "espeak": unlabelled_espeak_utterances,
+}
 
 SAMPLE_RATE = 16000
 N_MELS = 80
@@ -90,9 +105,48 @@ def log_mel_targets(wavs):
     return (frames - mean) / std
 
 
+def unlabelled_speech(speech, utterances, seconds, seed):
+    """The pretraining set: ``utterances`` of each source in ``speech``.
+
+    Arguments
+    ---------
+    speech : sequence of str
+        Keys of :data:`UNLABELLED_SPEECH`.
+    utterances : int
+        Utterances of each source.
+    seconds : float
+        Length of each utterance.
+    seed : int
+        Seed of the speech.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[len(speech) * utterances, samples]`` at 16 kHz, the sources one
+        after the other.
+
+    Example
+    -------
+    >>> unlabelled_speech(("synthetic", "espeak"), 2, 0.5, seed=0).shape
+    torch.Size([4, 8000])
+    """
+    unknown = sorted(set(speech) - set(UNLABELLED_SPEECH))
+    if unknown or not speech:
+        raise ValueError(
+            f"speech must name some of {sorted(UNLABELLED_SPEECH)}, got "
+            f"{list(speech)}"
+        )
+    return torch.from_numpy(
+        np.concatenate([
+            UNLABELLED_SPEECH[source](utterances, seconds, SAMPLE_RATE, seed)
+            for source in speech
+        ])
+    )  # fmt: skip
+
+
 def pretrain_on_synthetic_speech(
     model,
-    steps=400,
+    steps=800,
     utterances=512,
     seconds=2.0,
     batch_size=16,
@@ -100,6 +154,7 @@ def pretrain_on_synthetic_speech(
     normalize_wav=False,
     seed=0,
     progress=True,
+    speech=("synthetic", "espeak"),
 ):
     """Pretrain a Hugging Face WavLM / HuBERT model in place, label-free.
 
@@ -110,7 +165,7 @@ def pretrain_on_synthetic_speech(
     steps : int
         Optimiser steps.
     utterances : int
-        Size of the synthetic speech set.
+        Utterances of each speech source.
     seconds : float
         Length of each utterance.
     batch_size : int
@@ -125,15 +180,15 @@ def pretrain_on_synthetic_speech(
         random states of torch and numpy are left as they were).
     progress : bool
         Show a progress bar.
+    speech : sequence of str
+        The speech sources (keys of :data:`UNLABELLED_SPEECH`).
 
     Returns
     -------
     list of float
         The loss (mean squared error) of every step.
     """
-    wavs = torch.from_numpy(
-        unlabelled_utterances(utterances, seconds, SAMPLE_RATE, seed)
-    )
+    wavs = unlabelled_speech(speech, utterances, seconds, seed)
     if normalize_wav:
         wavs = (wavs - wavs.mean(1, keepdim=True)) / (
             wavs.std(1, keepdim=True) + 1e-7

@@ -178,7 +178,7 @@ def model_type_of(source_folder):
     source = os.fspath(source_folder)
     config_file = os.path.join(source, "config.json")
     if source in tiny_model_names():
-        base = PRETRAINED_TINY_MODELS.get(source, source)
+        base = PRETRAINED_TINY_MODELS.get(source, (source,))[0]
         model_type = TINY_MODELS[base]["model_type"]
     elif os.path.isfile(config_file):
         with open(config_file, encoding="utf-8") as stream:

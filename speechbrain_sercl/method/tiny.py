@@ -57,17 +57,23 @@ TINY_MODELS = {
 }
 
 # Tiny models pretrained once without labels on synthetic speech
-# (speechbrain_sercl.method.pretraining): name -> the tiny model they start
-# from. The demo's stand-in for a pre-trained WavLM. They are kept in the cache
-# folder (cache_folder()), shared by every run, as a download would be.
+# (speechbrain_sercl.method.pretraining): name -> (the tiny model they start
+# from, the speech sources they learn from). The first is the demo's
+# stand-in for a pre-trained WavLM, learnt from both sources; the last two
+# learn from one source each, for the cross-synthesiser check
+# (docs/demo.md). They are kept in the cache folder (cache_folder()),
+# shared by every run, as a download would be.
+BOTH_SOURCES = ("synthetic", "espeak")
 PRETRAINED_TINY_MODELS = {
-    "tiny-wavlm-pretrained": "tiny-wavlm",
-    "tiny-hubert-pretrained": "tiny-hubert",
+    "tiny-wavlm-pretrained": ("tiny-wavlm", BOTH_SOURCES),
+    "tiny-hubert-pretrained": ("tiny-hubert", BOTH_SOURCES),
+    "tiny-wavlm-pretrained-synthetic": ("tiny-wavlm", ("synthetic",)),
+    "tiny-wavlm-pretrained-espeak": ("tiny-wavlm", ("espeak",)),
 }
 # Twice as wide as the random tiny models: at hidden size 32 the pretrained
 # features stayed below MFCC statistics on the demo corpora (docs/demo.md).
 PRETRAINED_TINY_SIZE = {"hidden_size": 64, "intermediate_size": 128}
-PRETRAINING_VERSION = 3  # bump when the pretraining changes
+PRETRAINING_VERSION = 4  # bump when the pretraining changes
 
 # Preprocessor settings mirror microsoft/wavlm-base-plus (raw waveform) and
 # facebook/hubert-base-ls960 (zero-mean unit-variance waveform).
@@ -82,8 +88,8 @@ def tiny_model_names():
 
     Example
     -------
-    >>> tiny_model_names()[:2]
-    ['tiny-hubert', 'tiny-hubert-pretrained']
+    >>> tiny_model_names()[:3]
+    ['tiny-hubert', 'tiny-hubert-pretrained', 'tiny-wavlm']
     """
     return sorted([*TINY_MODELS, *PRETRAINED_TINY_MODELS])
 
@@ -103,7 +109,7 @@ def materialise_tiny_model(name, folder, seed=0):
     A name of :data:`TINY_MODELS` is randomly initialised; a name of
     :data:`PRETRAINED_TINY_MODELS` is built at :data:`PRETRAINED_TINY_SIZE`
     and then pretrained without labels
-    (:mod:`speechbrain_sercl.method.pretraining`, about half a minute). The
+    (:mod:`speechbrain_sercl.method.pretraining`, about two minutes). The
     folder gets ``config.json``, ``preprocessor_config.json`` and
     ``model.safetensors``. The weights depend only on ``name`` and ``seed``
     (the global random state is left untouched). A folder that is already
@@ -141,7 +147,7 @@ def materialise_tiny_model(name, folder, seed=0):
     ['config.json', 'model.safetensors', 'preprocessor_config.json']
     """
     _check_tiny_name(name)
-    base = PRETRAINED_TINY_MODELS.get(name, name)
+    base, speech = PRETRAINED_TINY_MODELS.get(name, (name, None))
     feature_extractor = {
         "feature_size": 1,
         "sampling_rate": 16000,
@@ -155,6 +161,7 @@ def materialise_tiny_model(name, folder, seed=0):
             pretrain_on_synthetic_speech,
             normalize_wav=feature_extractor["do_normalize"],
             seed=seed,
+            speech=speech,
         )
     return write_model_folder(
         config,

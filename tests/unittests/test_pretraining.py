@@ -93,15 +93,30 @@ def test_unlabelled_speech_is_new_speech_each_time():
 
 
 @pytest.mark.parametrize(
-    "name, normalize",
-    [("tiny-wavlm-pretrained", False), ("tiny-hubert-pretrained", True)],
+    "name, model_class, normalize, speech",
+    [
+        ("tiny-wavlm-pretrained", "WavLMModel", False, ("synthetic", "espeak")),
+        (
+            "tiny-hubert-pretrained",
+            "HubertModel",
+            True,
+            ("synthetic", "espeak"),
+        ),
+        (
+            "tiny-wavlm-pretrained-synthetic",
+            "WavLMModel",
+            False,
+            ("synthetic",),
+        ),
+        ("tiny-wavlm-pretrained-espeak", "WavLMModel", False, ("espeak",)),
+    ],
 )
 def test_pretrained_tiny_models_are_built_once_in_the_cache(
-    tmp_path, monkeypatch, name, normalize
+    tmp_path, monkeypatch, name, model_class, normalize, speech
 ):
     calls = []
 
-    def fake_pretraining(model, normalize_wav, seed):
+    def fake_pretraining(model, normalize_wav, seed, speech):
         calls.append(
             (
                 type(model).__name__,
@@ -109,6 +124,7 @@ def test_pretrained_tiny_models_are_built_once_in_the_cache(
                 model.config.intermediate_size,
                 normalize_wav,
                 seed,
+                speech,
             )
         )
 
@@ -119,8 +135,6 @@ def test_pretrained_tiny_models_are_built_once_in_the_cache(
         tmp_path / "cache" / f"{name}-v{tiny.PRETRAINING_VERSION}"
     )
     assert resolve_source(name, tmp_path / "elsewhere") == folder
-    model_class = "WavLMModel" if "wavlm" in name else "HubertModel"
-    # Twice the width of the random tiny model it starts from.
-    width = TINY_MODELS[name.removesuffix("-pretrained")]["hidden_size"] * 2
-    assert calls == [(model_class, width, 2 * width, normalize, 0)]
+    # Twice the width of the random tiny models (32).
+    assert calls == [(model_class, 64, 128, normalize, 0, speech)]
     assert not (tmp_path / "save").exists()
