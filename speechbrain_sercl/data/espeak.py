@@ -564,6 +564,19 @@ def unlabelled_espeak_utterances(count, duration, sample_rate, seed):
     return np.stack(utterances)
 
 
+def _espeak_stamp_record():
+    """What a stamp records of the speech source (espeak-ng's version too).
+
+    A corpus written by another espeak-ng, or by the formant source, no
+    longer matches its stamp and is never mixed in.
+    """
+    return {
+        "speech": "espeak",
+        "speech_version": ESPEAK_SPEECH_VERSION,
+        "espeak_ng": espeak_version(),
+    }
+
+
 def generate_espeak_corpora(
     root,
     seed=0,
@@ -618,9 +631,7 @@ def generate_espeak_corpora(
     24
     """
     parameters = {
-        "speech": "espeak",
-        "speech_version": ESPEAK_SPEECH_VERSION,
-        "espeak_ng": espeak_version(),
+        **_espeak_stamp_record(),
         "seed": seed,
         "utterances_per_speaker_emotion": utterances_per_speaker_emotion,
         "dropped_per_speaker": dropped_per_speaker,
@@ -664,9 +675,7 @@ def generate_espeak_emodb(
         ``{"emodb": <EmoDB folder>}``.
     """
     parameters = {
-        "speech": "espeak",
-        "speech_version": ESPEAK_SPEECH_VERSION,
-        "espeak_ng": espeak_version(),
+        **_espeak_stamp_record(),
         "seed": seed,
         "utterances_per_speaker_emotion": utterances_per_speaker_emotion,
         "sample_rate": sample_rate,

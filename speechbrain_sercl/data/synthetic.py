@@ -652,14 +652,20 @@ def _check_durations(duration_range):
     return [low, high]
 
 
-def _check_count(utterances_per_speaker_emotion, most=None):
-    """Refuse no utterances (or more than ``most``)."""
+def _check_count(utterances_per_speaker_emotion):
+    """Refuse a corpus with no utterances."""
     if utterances_per_speaker_emotion < 1:
         raise ValueError(
             "utterances_per_speaker_emotion must be >= 1, got "
             f"{utterances_per_speaker_emotion}"
         )
-    if most is not None and utterances_per_speaker_emotion > most:
+
+
+def _check_emodb_count(utterances_per_speaker_emotion):
+    """Refuse more utterances than EmoDB's file names can spell."""
+    _check_count(utterances_per_speaker_emotion)
+    most = len(EMODB_TEXTS) * len(string.ascii_lowercase)
+    if utterances_per_speaker_emotion > most:
         raise ValueError(
             f"utterances_per_speaker_emotion must be <= {most} (EmoDB's "
             f"file names), got {utterances_per_speaker_emotion}"
@@ -910,7 +916,7 @@ def write_emodb(root, parameters, speech, durations, progress):
         ``{"emodb": <EmoDB folder>}``.
     """
     per_class = parameters["utterances_per_speaker_emotion"]
-    _check_count(per_class, len(EMODB_TEXTS) * len(string.ascii_lowercase))
+    _check_emodb_count(per_class)
     paths = {"emodb": os.path.join(root, "EmoDB")}
     os.makedirs(root, exist_ok=True)
 

@@ -118,26 +118,25 @@ def test_an_iemocap_annotation_spans_its_wav(corpora):
     assert checked == 2 * (4 * PER_CLASS + 2)
 
 
+def _modification_times(root):
+    """Every file under ``root`` with its modification time."""
+    return {
+        os.path.join(folder, name): os.path.getmtime(os.path.join(folder, name))
+        for folder, _, names in os.walk(root)
+        for name in names
+    }
+
+
 def test_the_other_sources_corpora_are_never_mixed_in(corpora):
     """A root of espeak-ng corpora refuses the formant synthesiser's, and
     nothing there is touched."""
     root = os.path.dirname(corpora["casia"])
-    before = {
-        path: os.path.getmtime(path)
-        for path in (
-            os.path.join(d, n) for d, _, ns in os.walk(root) for n in ns
-        )
-    }
+    before = _modification_times(root)
     with pytest.raises(ValueError, match="synthetic_stamp.json"):
         generate_synthetic_corpora(
             root, utterances_per_speaker_emotion=PER_CLASS, progress=False
         )
-    after = {
-        path: os.path.getmtime(path)
-        for path in (
-            os.path.join(d, n) for d, _, ns in os.walk(root) for n in ns
-        )
-    }
+    after = _modification_times(root)
     assert after == before
     with open(os.path.join(root, "synthetic_stamp.json")) as handle:
         stamp = json.load(handle)
