@@ -19,8 +19,10 @@ The fingerprint of a step (:func:`step_fingerprint`) holds:
   into the values that use them, less the other methods'
   ``method_overrides``; plus the SpeechBrain run options that can change
   results (all but :data:`NEUTRAL_RUN_OPTIONS`: the device, progress bars,
-  checkpoint intervals, profiling, ...). So a method's settings are the
-  same for all its runs and corpora.
+  checkpoint intervals, profiling, ...). The fold runner adds
+  ``speech_model`` where ``ssl_source`` does not name the weights alone:
+  a pretrained tiny model's version, a local folder's digest. So a
+  method's settings are the same for all its runs and corpora.
 - ``after``: the steps it starts from (stage 2: its run's stage 1; a
   cross-corpus test: the tested step), by their ``trained_as`` digest.
 

@@ -11,12 +11,15 @@ The speech model comes from one of three sources:
 
 :func:`resolve_source` turns a source into what SpeechBrain's lobes load,
 :func:`model_type_of` tells a WavLM from a HuBERT and
-:func:`speech_model_settings` reads a model's settings for an export.
+:func:`speech_model_settings` reads a model's settings for an export and
+:func:`speech_model_identity` says which weights a step starts from.
 
 Authors
  * speechbrain-sercl contributors 2025
 """
 
+import functools
+import hashlib
 import json
 import os
 import re
@@ -40,6 +43,7 @@ __all__ = [
     "MODEL_TYPES",
     "model_type_of",
     "resolve_source",
+    "speech_model_identity",
     "speech_model_settings",
 ]
 
@@ -78,6 +82,69 @@ def speech_model_settings(source, save_path):
         AutoConfig.from_pretrained(resolved).to_dict(),
         Wav2Vec2FeatureExtractor.from_pretrained(resolved).to_dict(),
     )
+
+
+def speech_model_identity(source):
+    """What a step's fingerprint adds to ``ssl_source`` to name the weights
+    it starts from, or None when the name says it all.
+
+    A hub id and a randomly initialised tiny model are named by
+    ``ssl_source`` alone; a pretrained tiny model by its pretraining
+    version (a new version pretrains differently); a local folder by the
+    digest of its files (not of where it is), so that weights replaced in
+    the same folder make its steps changed.
+
+    Arguments
+    ---------
+    source : str or os.PathLike
+        Tiny model name, local folder or hub id (see :func:`resolve_source`).
+
+    Returns
+    -------
+    str or None
+        ``"<name>-v<version>"``, ``"sha256:<hex>"`` or None.
+
+    Example
+    -------
+    >>> speech_model_identity("microsoft/wavlm-base-plus") is None
+    True
+    >>> speech_model_identity("tiny-wavlm-pretrained")
+    'tiny-wavlm-pretrained-v4'
+    >>> folder = getfixture("tmp_path")
+    >>> _ = (folder / "config.json").write_text("{}")
+    >>> speech_model_identity(folder)[:19]
+    'sha256:bf941108f49b'
+    """
+    source = os.fspath(source)
+    if source in PRETRAINED_TINY_MODELS:
+        return f"{source}-v{PRETRAINING_VERSION}"
+    if source in TINY_MODELS or not os.path.isdir(source):
+        return None
+    files = sorted(
+        (
+            entry
+            for entry in os.scandir(source)
+            if entry.is_file() and not entry.name.startswith(".")
+        ),
+        key=lambda entry: entry.name,
+    )
+    status = tuple(
+        (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+        for entry in files
+    )
+    return _folder_digest(os.path.abspath(source), status)
+
+
+@functools.lru_cache(maxsize=8)
+def _folder_digest(folder, status):
+    """The sha256 of the names and bytes of a folder's files (``status``:
+    their names, sizes and modification times, the cache's key)."""
+    digest = hashlib.sha256()
+    for name, _, _ in status:
+        digest.update(f"{name}\0".encode())
+        with open(os.path.join(folder, name), "rb") as stream:
+            digest.update(hashlib.file_digest(stream, "sha256").digest())
+    return "sha256:" + digest.hexdigest()
 
 
 def resolve_source(source, save_path):

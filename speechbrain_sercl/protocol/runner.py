@@ -85,6 +85,7 @@ from speechbrain_sercl.method.registry import (
     method_names,
     recipe_path,
 )
+from speechbrain_sercl.method.sources import speech_model_identity
 from speechbrain_sercl.protocol.locking import folder_lock
 from speechbrain_sercl.protocol.overrides import (
     declared_keys,
@@ -625,7 +626,9 @@ class FoldRunner:
     def _settings(self, method):
         """The settings of a method's steps that change results (the same
         for every run and corpus; see
-        :mod:`speechbrain_sercl.fingerprints`)."""
+        :mod:`speechbrain_sercl.fingerprints`), with the weights the speech
+        model starts from where ``ssl_source`` does not name them alone
+        (:func:`speechbrain_sercl.method.sources.speech_model_identity`)."""
         if method not in self.settings:
             if method == CROSS_CORPUS:  # the tested step's, nothing more
                 self.settings[method] = {}
@@ -644,7 +647,11 @@ class FoldRunner:
                     self.step_files[method],
                     {**overrides, **placeholders(self.declared[method])},
                 )
-                self.settings[method] = settings_of(config, self.run_options)
+                settings = settings_of(config, self.run_options)
+                identity = speech_model_identity(config["ssl_source"])
+                if identity is not None:  # the weights behind ssl_source
+                    settings["speech_model"] = identity
+                self.settings[method] = settings
         return self.settings[method]
 
     def downstream_overrides(self, run, corpus, method):

@@ -23,6 +23,7 @@ from speechbrain_sercl.config import shipped_hparams
 from speechbrain_sercl.data import manifest as manifest_module
 from speechbrain_sercl.data.iemocap import utterance_speaker
 from speechbrain_sercl.data.synthetic import generate_synthetic_corpora
+from speechbrain_sercl.method import sources
 from speechbrain_sercl.method.tiny import PRETRAINED_TINY_SIZE
 from speechbrain_sercl.predictions import write_predictions
 from speechbrain_sercl.protocol import cross_corpus
@@ -701,6 +702,47 @@ def test_changed_settings_stop_the_run_naming_them(
         capsys.readouterr()
     # Once trained again, the steps are done with these settings.
     assert main(arguments) == 0
+    assert len(read_steps(log)) == ran
+
+
+def test_other_weights_behind_the_same_source_stop_the_run(
+    light_launcher, tmp_path, capsys, monkeypatch
+):
+    """A model folder is named by its files' digest, a pretrained tiny
+    model by its pretraining version: new weights under the same
+    ``ssl_source`` make the steps changed."""
+    launcher, log = light_launcher
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("config.json", "preprocessor_config.json"):
+        (folder / name).write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"weights")
+    experiment = tmp_path / "experiment"
+    arguments = demo(experiment, launcher, "--runs", "0")
+    assert main([*arguments, f"--ssl_source={folder}"]) == 0
+    ran = len(read_steps(log))
+    (folder / "model.safetensors").write_bytes(b"weightz")
+    capsys.readouterr()
+    assert main([*arguments, f"--ssl_source={folder}"]) == 1
+    step = experiment / "paper" / "fold_0" / "contrastive"
+    assert one_error_line(capsys).startswith(
+        f"sercl folds: error: {step}: made from other data or settings than "
+        "now: settings: speech_model changed. Rerun with --retrain-changed"
+    )
+    assert len(read_steps(log)) == ran
+    # The shipped demo's model, pretrained by another version.
+    arguments = demo(tmp_path / "shipped", launcher, "--runs", "0")
+    assert main(arguments) == 0
+    ran = len(read_steps(log))
+    monkeypatch.setattr(sources, "PRETRAINING_VERSION", 3)
+    capsys.readouterr()
+    assert main(arguments) == 1
+    step = tmp_path / "shipped" / "paper" / "fold_0" / "contrastive"
+    assert one_error_line(capsys).startswith(
+        f"sercl folds: error: {step}: made from other data or settings than "
+        'now: settings: speech_model "tiny-wavlm-pretrained-v4" -> '
+        '"tiny-wavlm-pretrained-v3". Rerun with --retrain-changed'
+    )
     assert len(read_steps(log)) == ran
 
 
