@@ -17,7 +17,7 @@ passes on less than MFCC statistics cannot give rows above the floor.
     python benchmarks/frozen_features.py results/demo/prepared \\
         --source tiny-wavlm-pretrained --protocols speaker
     python benchmarks/frozen_features.py --speech espeak \\
-        --source tiny-wavlm-pretrained-synthetic tiny-wavlm-pretrained
+        --source tiny-wavlm-pretrained tiny-wavlm-pretrained-mixture
 
 ``--source`` is what ``ssl_source`` takes: tiny model names (the
 pretrained ones come from the cache folder), model folders or hub ids;

@@ -109,7 +109,7 @@ def speech_model_identity(source):
     >>> speech_model_identity("microsoft/wavlm-base-plus") is None
     True
     >>> speech_model_identity("tiny-wavlm-pretrained")
-    'tiny-wavlm-pretrained-v4'
+    'tiny-wavlm-pretrained-v3'
     >>> folder = getfixture("tmp_path")
     >>> _ = (folder / "config.json").write_text("{}")
     >>> speech_model_identity(folder)[:19]

@@ -93,30 +93,26 @@ def test_unlabelled_speech_is_new_speech_each_time():
 
 
 @pytest.mark.parametrize(
-    "name, model_class, normalize, speech",
+    "name, model_class, normalize, speech, steps",
     [
-        ("tiny-wavlm-pretrained", "WavLMModel", False, ("synthetic", "espeak")),
+        ("tiny-wavlm-pretrained", "WavLMModel", False, ("synthetic",), 400),
+        ("tiny-hubert-pretrained", "HubertModel", True, ("synthetic",), 400),
         (
-            "tiny-hubert-pretrained",
-            "HubertModel",
-            True,
-            ("synthetic", "espeak"),
-        ),
-        (
-            "tiny-wavlm-pretrained-synthetic",
+            "tiny-wavlm-pretrained-mixture",
             "WavLMModel",
             False,
-            ("synthetic",),
+            ("synthetic", "espeak"),
+            800,
         ),
-        ("tiny-wavlm-pretrained-espeak", "WavLMModel", False, ("espeak",)),
+        ("tiny-wavlm-pretrained-espeak", "WavLMModel", False, ("espeak",), 800),
     ],
 )
 def test_pretrained_tiny_models_are_built_once_in_the_cache(
-    tmp_path, monkeypatch, name, model_class, normalize, speech
+    tmp_path, monkeypatch, name, model_class, normalize, speech, steps
 ):
     calls = []
 
-    def fake_pretraining(model, normalize_wav, seed, speech):
+    def fake_pretraining(model, normalize_wav, seed, speech, steps):
         calls.append(
             (
                 type(model).__name__,
@@ -125,6 +121,7 @@ def test_pretrained_tiny_models_are_built_once_in_the_cache(
                 normalize_wav,
                 seed,
                 speech,
+                steps,
             )
         )
 
@@ -136,5 +133,5 @@ def test_pretrained_tiny_models_are_built_once_in_the_cache(
     )
     assert resolve_source(name, tmp_path / "elsewhere") == folder
     # Twice the width of the random tiny models (32).
-    assert calls == [(model_class, 64, 128, normalize, 0, speech)]
+    assert calls == [(model_class, 64, 128, normalize, 0, speech, steps)]
     assert not (tmp_path / "save").exists()

@@ -734,14 +734,14 @@ def test_other_weights_behind_the_same_source_stop_the_run(
     arguments = demo(tmp_path / "shipped", launcher, "--runs", "0")
     assert main(arguments) == 0
     ran = len(read_steps(log))
-    monkeypatch.setattr(sources, "PRETRAINING_VERSION", 3)
+    monkeypatch.setattr(sources, "PRETRAINING_VERSION", 2)
     capsys.readouterr()
     assert main(arguments) == 1
     step = tmp_path / "shipped" / "paper" / "fold_0" / "contrastive"
     assert one_error_line(capsys).startswith(
         f"sercl folds: error: {step}: made from other data or settings than "
-        'now: settings: speech_model "tiny-wavlm-pretrained-v4" -> '
-        '"tiny-wavlm-pretrained-v3". Rerun with --retrain-changed'
+        'now: settings: speech_model "tiny-wavlm-pretrained-v3" -> '
+        '"tiny-wavlm-pretrained-v2". Rerun with --retrain-changed'
     )
     assert len(read_steps(log)) == ran
 
