@@ -57,8 +57,10 @@ def fold_ua(features, manifest, train, test):
     return 100 * float(accuracy)
 
 
-def frozen_features(manifest, ids, waveforms, sources, save_path):
-    """Each source's mean of its last layer's valid frames, per utterance."""
+def frozen_features(ids, waveforms, sources, save_path, every_layer):
+    """Each source's mean of its last layer's valid frames, per utterance;
+    of each of its layers (the CNN's projected output first) with
+    ``every_layer``."""
     features = {
         "MFCC statistics": {
             utt: mfcc_statistics(wav).numpy()
@@ -69,17 +71,23 @@ def frozen_features(manifest, ids, waveforms, sources, save_path):
         ssl = SSLBackbone(
             source, save_path, "classifier", output_all_hiddens=True
         )
-        last_layer = layer_features(ssl, waveforms)[-1].numpy()
-        features[source] = dict(zip(ids, last_layer, strict=True))
+        layers = layer_features(ssl, waveforms).numpy()
+        if not every_layer:
+            features[source] = dict(zip(ids, layers[-1], strict=True))
+            continue
+        for index, layer in enumerate(layers):
+            features[f"{source} layer {index}"] = dict(
+                zip(ids, layer, strict=True)
+            )
     return features
 
 
-def compare_corpus(manifest_path, sources, protocols, save_path):
+def compare_corpus(manifest_path, sources, protocols, save_path, every_layer):
     """Prints the per-fold and mean UAs of one corpus."""
     manifest = load_manifest(manifest_path)
     ids = sorted(manifest)
     waveforms = [load_audio(manifest[utt]["wav"]) for utt in ids]
-    features = frozen_features(manifest, ids, waveforms, sources, save_path)
+    features = frozen_features(ids, waveforms, sources, save_path, every_layer)
     corpus = os.path.basename(os.path.dirname(manifest_path))
     for protocol in protocols:
         folds = read_folds(manifest_path, protocol)
@@ -93,9 +101,9 @@ def compare_corpus(manifest_path, sources, protocols, save_path):
                 f"{corpus} {protocol:7s} {name:31s} folds {per_fold} "
                 f"mean {means[name]:6.2f}"
             )
-        for source in sources:
-            difference = means[source] - means["MFCC statistics"]
-            print(f"{corpus} {protocol:7s} {source} - floor: {difference:+.2f}")
+        floor = means.pop("MFCC statistics")
+        for name, mean in means.items():
+            print(f"{corpus} {protocol:7s} {name} - floor: {mean - floor:+.2f}")
 
 
 def prepare_demo_corpora(speech, data_folder, protocols):
@@ -136,6 +144,11 @@ def main():
         default="results/frozen_features",
         help="where --speech generates (a folder per source)",
     )
+    parser.add_argument(
+        "--every-layer",
+        action="store_true",
+        help="one row per layer of each speech model, not the last only",
+    )
     args = parser.parse_args()
     if (args.prepared is None) == (args.speech is None):
         parser.error("give a prepared folder or --speech, not both")
@@ -151,7 +164,11 @@ def main():
     with tempfile.TemporaryDirectory() as save_path:
         for manifest_path in manifests:
             compare_corpus(
-                manifest_path, args.source, args.protocols, save_path
+                manifest_path,
+                args.source,
+                args.protocols,
+                save_path,
+                args.every_layer,
             )
 
 
