@@ -50,6 +50,7 @@ from speechbrain_sercl.data.synthetic import (
     UNLABELLED_SEED,
     Speech,
     prepare_generated,
+    random_profile_mixture,
     write_emodb,
     write_iemocap_and_casia,
 )
@@ -505,8 +506,8 @@ def unlabelled_espeak_utterances(count, duration, sample_rate, seed):
 
     Each utterance says pseudo-words in one of
     :data:`PRETRAINING_LANGUAGES` (none of the corpora's sentences), with a
-    random mixture of the emotion profiles (Dirichlet weights, as
-    :func:`speechbrain_sercl.data.synthetic.unlabelled_utterances`), in one
+    random mixture of the emotion profiles
+    (:func:`speechbrain_sercl.data.synthetic.random_profile_mixture`), in one
     of 40 random voices whose variants no corpus speaker uses. Each is cut
     (a random window) or padded with the noise floor to ``duration``.
 
@@ -539,18 +540,10 @@ def unlabelled_espeak_utterances(count, duration, sample_rate, seed):
         )
         for _ in range(40)
     ]
-    emotions = sorted(ESPEAK_PROFILES)
     samples = int(round(duration * sample_rate))
     utterances = []
     for _ in range(count):
-        weights = rng.dirichlet(np.full(len(emotions), 0.5))
-        profile = {
-            field: sum(
-                weight * ESPEAK_PROFILES[emotion][field]
-                for weight, emotion in zip(weights, emotions, strict=True)
-            )
-            for field in ESPEAK_PROFILE_FIELDS
-        }
+        profile = random_profile_mixture(ESPEAK_PROFILES, rng)
         language, voice = voices[rng.integers(len(voices))]
         wav = speak_emotionally(
             _pseudo_sentence(language, rng),

@@ -55,6 +55,7 @@ __all__ = [
     "make_speaker_voice",
     "prepare_generated",
     "prepare_synthetic",
+    "random_profile_mixture",
     "synthesize_utterance",
     "unlabelled_utterances",
     "write_emodb",
@@ -388,13 +389,49 @@ def _blend_profiles(first, second, weight):
     }
 
 
+def random_profile_mixture(profiles, rng):
+    """A profile between the emotions, for speech with no emotion label.
+
+    The emotions' profiles weighted by Dirichlet(0.5) weights, drawn over
+    the emotions in sorted order: most mixtures lean towards one or two
+    emotions without being any of them.
+
+    Arguments
+    ---------
+    profiles : dict
+        ``{emotion: {field: value}}``, every emotion with the same fields.
+    rng : numpy.random.Generator
+        Draws the weights.
+
+    Returns
+    -------
+    dict
+        ``{field: value}``.
+
+    Example
+    -------
+    >>> profiles = {"a": {"rate": 2.0}, "b": {"rate": 4.0}}
+    >>> rate = random_profile_mixture(profiles, np.random.default_rng(0))
+    >>> bool(2.0 <= rate["rate"] <= 4.0)
+    True
+    """
+    emotions = sorted(profiles)
+    weights = rng.dirichlet(np.full(len(emotions), 0.5))
+    return {
+        field: sum(
+            weight * profiles[emotion][field]
+            for weight, emotion in zip(weights, emotions, strict=True)
+        )
+        for field in profiles[emotions[0]]
+    }
+
+
 def unlabelled_utterances(count, duration, sample_rate, seed):
     """Synthetic speech with no emotion label, for label-free pretraining.
 
-    Each utterance mixes the emotion profiles with random weights (drawn
-    from a Dirichlet distribution, so most lean towards one or two
-    emotions without being any of them) and is spoken by one of 40
-    random voices, none of which belongs to a corpus.
+    Each utterance mixes the emotion profiles at random
+    (:func:`random_profile_mixture`) and is spoken by one of 40 random
+    voices, none of which belongs to a corpus.
 
     Arguments
     ---------
@@ -419,17 +456,9 @@ def unlabelled_utterances(count, duration, sample_rate, seed):
     """
     rng = np.random.default_rng([seed, UNLABELLED_SEED])
     voices = [make_speaker_voice(gender, rng) for gender in "FM" * 20]
-    emotions = sorted(EMOTION_PROFILES)
     utterances = []
     for _ in range(count):
-        weights = rng.dirichlet(np.full(len(emotions), 0.5))
-        profile = {
-            field: sum(
-                weight * EMOTION_PROFILES[emotion][field]
-                for weight, emotion in zip(weights, emotions, strict=True)
-            )
-            for field in PROFILE_FIELDS
-        }
+        profile = random_profile_mixture(EMOTION_PROFILES, rng)
         voice = voices[rng.integers(len(voices))]
         utterances.append(
             synthesize_utterance(profile, voice, sample_rate, duration, rng)

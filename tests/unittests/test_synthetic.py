@@ -19,6 +19,7 @@ from speechbrain_sercl.data.synthetic import (
     generate_synthetic_corpora,
     make_speaker_voice,
     prepare_synthetic,
+    random_profile_mixture,
     synthesize_utterance,
 )
 
@@ -416,3 +417,22 @@ def test_synthetic_emodb_is_read_by_the_real_reader(tmp_path):
         speaker = manifest[utt_id]["speaker"]
         speakers_by_fold.setdefault(fold, set()).add(speaker)
     assert sorted(map(len, speakers_by_fold.values())) == [2] * 5
+
+
+def test_a_random_profile_mixture_is_a_symmetric_convex_mixture():
+    """Each field is a convex combination of the emotions' values with
+    weights that favour no emotion: a field equal in every emotion stays
+    put, and the mean over many draws is the plain mean of the profiles."""
+    profiles = {
+        "a": {"rate": 1.0, "pitch": 2.0},
+        "b": {"rate": 4.0, "pitch": 2.0},
+        "c": {"rate": 10.0, "pitch": 2.0},
+    }
+    rng = np.random.default_rng(0)
+    draws = [random_profile_mixture(profiles, rng) for _ in range(20000)]
+    rates = np.array([draw["rate"] for draw in draws], dtype=np.float64)
+    assert all(draw.keys() == {"rate", "pitch"} for draw in draws)
+    np.testing.assert_allclose([d["pitch"] for d in draws], 2.0, rtol=1e-12)
+    assert rates.min() >= 1.0 and rates.max() <= 10.0
+    assert rates.std() > 1.0
+    assert abs(rates.mean() - (1.0 + 4.0 + 10.0) / 3) < 0.1
